@@ -1,0 +1,50 @@
+"""edm_sampler: EDM-family diffusion samplers for MindSpore, configurable from sgm/mindone-style YAML."""
+
+from .checks import ConfigError
+from .config import load_config, load_sampler
+from .denoisers import Denoiser, DiscreteDenoiser, MindoneEngineDenoiser, append_dims, as_denoiser
+from .discretization import Discretization, EDMDiscretization, LegacyDDPMDiscretization
+from .guiders import Guider, IdentityGuider, NoDynamicThresholding, VanillaCFG
+from .noise import NoiseSource, randn
+from .registry import instantiate_from_config, known_targets, register, resolve
+from .run import ModelOutputError, SamplingRun
+from .samplers import BaseDiffusionSampler, EDMSampler, EulerEDMSampler, HeunEDMSampler, SingleStepDiffusionSampler
+from .scalings import EDMScaling, EpsScaling, VScaling, VScalingWithEDMcNoise
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseDiffusionSampler",
+    "ConfigError",
+    "Denoiser",
+    "DiscreteDenoiser",
+    "Discretization",
+    "EDMDiscretization",
+    "EDMSampler",
+    "EDMScaling",
+    "EpsScaling",
+    "EulerEDMSampler",
+    "Guider",
+    "HeunEDMSampler",
+    "IdentityGuider",
+    "LegacyDDPMDiscretization",
+    "MindoneEngineDenoiser",
+    "ModelOutputError",
+    "NoDynamicThresholding",
+    "NoiseSource",
+    "SamplingRun",
+    "SingleStepDiffusionSampler",
+    "VScaling",
+    "VScalingWithEDMcNoise",
+    "VanillaCFG",
+    "append_dims",
+    "as_denoiser",
+    "instantiate_from_config",
+    "known_targets",
+    "load_config",
+    "load_sampler",
+    "randn",
+    "register",
+    "resolve",
+    "__version__",
+]

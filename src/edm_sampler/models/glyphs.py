@@ -1,0 +1,110 @@
+"""A built-in image dataset (the ten digits, rendered with Pillow's bundled font) and its ideal denoiser.
+
+The dataset is generated deterministically at run time, so the main job needs no download. For a finite dataset
+``{y_i}`` the ideal denoiser is ``D(x, sigma) = sum_i softmax_i(-|x - y_i|^2 / 2 sigma^2) y_i``; restricting the
+softmax to one class gives the class-conditional denoiser, which makes classifier-free guidance meaningful.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+import mindspore as ms
+from mindspore import Tensor, ops
+
+from .. import checks
+
+NUM_CLASSES = 10
+
+
+def render_glyphs(size: int = 24, variants: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``variants`` jittered renderings of each digit 0-9 as ``(images, labels)``.
+
+    ``images`` is float32 of shape ``(10 * variants, 1, size, size)`` in [-1, 1] (ink = 1); ``labels`` is int64. The
+    jitter (font size, shift, rotation) comes from ``numpy.random.default_rng(seed)``, so the result is the same on
+    every run with the same Pillow.
+    """
+    size = checks.integer("size", size, minimum=16)
+    variants = checks.integer("variants", variants, minimum=1)
+    rng = np.random.default_rng(seed)
+    images, labels = [], []
+    for digit in range(NUM_CLASSES):
+        for _ in range(variants):
+            font = ImageFont.load_default(size=int(round(size * rng.uniform(0.7, 0.9))))
+            canvas = Image.new("L", (2 * size, 2 * size), 0)
+            draw = ImageDraw.Draw(canvas)
+            left, top, right, bottom = draw.textbbox((0, 0), str(digit), font=font)
+            dx, dy = rng.uniform(-0.08, 0.08, size=2) * size
+            origin = (size - (left + right) / 2 + dx, size - (top + bottom) / 2 + dy)
+            draw.text(origin, str(digit), fill=255, font=font)
+            canvas = canvas.rotate(rng.uniform(-12.0, 12.0), resample=Image.BILINEAR, center=(size, size))
+            crop = canvas.crop((size // 2, size // 2, size // 2 + size, size // 2 + size))
+            images.append(np.asarray(crop, dtype=np.float32) / 127.5 - 1.0)
+            labels.append(digit)
+    return np.stack(images)[:, None], np.asarray(labels, dtype=np.int64)
+
+
+class GlyphDenoiser:
+    """The exact denoiser of the glyph dataset, class-conditional through ``cond["vector"]``.
+
+    ``cond`` is ``None`` (unconditional) or a dict whose ``"vector"`` is a ``(B, 10)`` float Tensor of class weights:
+    a one-hot row conditions on that digit, an all-zero row means unconditional (uniform over the dataset). This is
+    the shape SDXL-style ``vector`` conditioning has, so :class:`~edm_sampler.VanillaCFG` stacks it as usual.
+    """
+
+    def __init__(self, size: int = 24, variants: int = 24, seed: int = 0):
+        self.images, self.labels = render_glyphs(size, variants, seed)
+        self.size = size
+        flat = self.images.reshape(len(self.images), -1)
+        self._data = Tensor(flat)  # (M, P)
+        self._half_sq_norm = Tensor(0.5 * (flat**2).sum(1))  # (M,)
+        self._class_of = Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[self.labels])  # (M, 10)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of one sample, ``(1, size, size)``."""
+        return (1, self.size, self.size)
+
+    @staticmethod
+    def class_vectors(labels) -> Tensor:
+        """One-hot ``(B, 10)`` conditioning vectors for integer ``labels``."""
+        return Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(labels, dtype=np.int64)])
+
+    @staticmethod
+    def unconditional_vectors(batch_size: int) -> Tensor:
+        """All-zero ``(B, 10)`` vectors: the unconditional input for CFG."""
+        return Tensor(np.zeros((batch_size, NUM_CLASSES), dtype=np.float32))
+
+    def __call__(self, x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
+        batch = x.shape[0]
+        flat = x.reshape(batch, -1)
+        # -|x - y|^2 / 2 sigma^2 up to a per-row constant (softmax is shift invariant).
+        logits = (ops.matmul(flat, self._data.T) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
+        if cond is not None:
+            logits = logits + self._log_prior(cond, batch)
+        weights = ops.softmax(logits, axis=1)
+        return ops.matmul(weights, self._data).reshape(x.shape)
+
+    def _log_prior(self, cond: Any, batch: int) -> Tensor:
+        if not isinstance(cond, Mapping) or "vector" not in cond:
+            raise TypeError("GlyphDenoiser expects cond=None or a dict with a (B, 10) 'vector' of class weights")
+        vector = cond["vector"]
+        if tuple(vector.shape) != (batch, NUM_CLASSES):
+            raise ValueError(f"cond['vector'] must have shape ({batch}, {NUM_CLASSES}), got {tuple(vector.shape)}")
+        prior = ops.matmul(vector.astype(ms.float32), self._class_of.T)  # (B, M) weight of each training image
+        prior = ops.where(prior.sum(1, keepdims=True) > 0, prior, ops.ones_like(prior))  # zero row: uniform
+        # log of the prior without log(0): excluded images get a large negative logit instead of -inf.
+        return ops.where(prior > 0, ops.log(ops.clamp(prior, min=1e-30)), ops.full_like(prior, -1e30))
+
+    def nearest(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each sample, the label of its nearest training image and the RMS per-pixel distance to it."""
+        flat = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+        data = self.images.reshape(len(self.images), -1).astype(np.float64)
+        dist2 = (flat**2).sum(1)[:, None] - 2.0 * flat @ data.T + (data**2).sum(1)[None, :]
+        idx = np.argmin(dist2, axis=1)
+        rms = np.sqrt(np.maximum(dist2[np.arange(len(flat)), idx], 0.0) / flat.shape[1])
+        return self.labels[idx], rms

@@ -1,0 +1,170 @@
+"""Names for plugins, and ``instantiate_from_config`` for ``{"target": ..., "params": ...}`` configs.
+
+A target may be a short name (``euler_edm``), an ``edm_sampler`` path, or the dotted name sgm or mindone uses for the
+same class (``sgm.modules.diffusionmodules.sampling.EulerEDMSampler``,
+``gm.modules.diffusionmodules.sampler.EulerEDMSampler``): all resolve to this package's class without importing sgm,
+gm or torch. Any other dotted target is imported only when the caller passes ``allow_imports=True``, so a YAML file
+cannot run arbitrary code by default.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from typing import Any, Callable
+
+from omegaconf import DictConfig, OmegaConf
+
+from .checks import ConfigError
+
+_SGM = "sgm.modules.diffusionmodules"
+_GM = "gm.modules.diffusionmodules"
+
+# short name -> (edm_sampler module, class name, sgm module, mindone gm module); None = no counterpart there.
+_BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
+    "edm_sampler": ("samplers", "EDMSampler", "sampling", "sampler"),
+    "euler_edm": ("samplers", "EulerEDMSampler", "sampling", "sampler"),
+    "heun_edm": ("samplers", "HeunEDMSampler", "sampling", "sampler"),
+    "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
+    "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
+    "identity": ("guiders", "IdentityGuider", "guiders", "guiders"),
+    "vanilla_cfg": ("guiders", "VanillaCFG", "guiders", "guiders"),
+    "no_dynamic_thresholding": ("guiders", "NoDynamicThresholding", "sampling_utils", "sampling_utils"),
+    "denoiser": ("denoisers", "Denoiser", "denoiser", "denoiser"),
+    "discrete_denoiser": ("denoisers", "DiscreteDenoiser", "denoiser", "denoiser"),
+    "edm_scaling": ("scalings", "EDMScaling", "denoiser_scaling", "denoiser_scaling"),
+    "eps_scaling": ("scalings", "EpsScaling", "denoiser_scaling", "denoiser_scaling"),
+    "v_scaling": ("scalings", "VScaling", "denoiser_scaling", "denoiser_scaling"),
+    "v_scaling_edm_c_noise": ("scalings", "VScalingWithEDMcNoise", "denoiser_scaling", "denoiser_scaling"),
+    "gaussian": ("models.analytic", "GaussianDenoiser", None, None),
+    "gaussian_mixture": ("models.analytic", "GaussianMixtureDenoiser", None, None),
+    "glyphs": ("models.glyphs", "GlyphDenoiser", None, None),
+}
+
+# every accepted spelling -> (module, class) of a built-in, or -> the object a user registered
+_NAMES: dict[str, tuple[str, str] | Any] = {}
+for _short, (_module, _cls, _sgm, _gm) in _BUILTINS.items():
+    _NAMES[_short] = (_module, _cls)
+    _NAMES[f"edm_sampler.{_cls}"] = (_module, _cls)
+    _NAMES[f"edm_sampler.{_module}.{_cls}"] = (_module, _cls)
+    if _sgm:
+        _NAMES[f"{_SGM}.{_sgm}.{_cls}"] = (_module, _cls)
+    if _gm:
+        _NAMES[f"{_GM}.{_gm}.{_cls}"] = (_module, _cls)
+
+
+def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
+    """Register a user plugin under ``name`` (and ``aliases``) so configs can name it without ``allow_imports``.
+
+    Usable as ``register("my_guider", MyGuider)`` or as a class decorator ``@register("my_guider")``.
+    """
+
+    def _add(target):
+        for key in (name, *aliases):
+            if key in _NAMES and _NAMES[key] is not target:
+                raise ConfigError(f"target name {key!r} is already registered")
+            _NAMES[key] = target
+        return target
+
+    return _add if obj is None else _add(obj)
+
+
+def known_targets() -> list[str]:
+    """Short names of every registered plugin (built-in and user)."""
+    return sorted(k for k in _NAMES if "." not in k)
+
+
+def short_name(cls: type) -> str | None:
+    """The short registry name of a built-in class, if it has one."""
+    for short, (_, cls_name, _, _) in _BUILTINS.items():
+        if cls_name == cls.__name__ and resolve(short) is cls:
+            return short
+    return None
+
+
+def aliases_of(short: str) -> list[str]:
+    """All accepted spellings of a built-in short name (used by the README table and tests)."""
+    entry = _NAMES[short]
+    return [k for k, v in _NAMES.items() if v == entry]
+
+
+def resolve(target: str, *, allow_imports: bool = False) -> Any:
+    """Turn a target string into the class (or callable) it names."""
+    if not isinstance(target, str) or not target:
+        raise ConfigError(f"target must be a non-empty string, got {target!r}")
+    entry = _NAMES.get(target)
+    if isinstance(entry, tuple):
+        module, cls = entry
+        return getattr(importlib.import_module(f"{__package__}.{module}"), cls)
+    if entry is not None:
+        return entry
+    if "." not in target:
+        raise ConfigError(f"unknown target {target!r}; known short names: {', '.join(known_targets())}")
+    if not allow_imports:
+        raise ConfigError(
+            f"target {target!r} is not a registered plugin and importing arbitrary modules is disabled; "
+            f"use a registered name ({', '.join(known_targets())}), register() your class, "
+            f"or pass allow_imports=True if you trust this config"
+        )
+    module, _, attr = target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"cannot import target {target!r}: {err}") from err
+
+
+def _check_params(target: str, obj: Callable, params: Mapping) -> None:
+    try:
+        signature = inspect.signature(obj)
+    except (TypeError, ValueError):  # builtins without a signature: let the call itself complain
+        return
+    accepted = signature.parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in accepted):
+        return
+    names = [p.name for p in accepted if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{target}: unknown parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(names) or '(none)'}"
+        )
+    missing = [
+        p.name
+        for p in accepted
+        if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in params
+    ]
+    if missing:
+        raise ConfigError(f"{target}: missing required parameter(s) {', '.join(missing)}")
+
+
+def instantiate_from_config(config: Any, *, allow_imports: bool = False) -> Any:
+    """Build the object a ``{"target": ..., "params": {...}}`` config describes (dict or OmegaConf).
+
+    Nested ``*_config`` params that are themselves target configs are built first, with the same ``allow_imports``.
+    An object that is not a mapping (an already-built plugin) is returned unchanged, so Python users can pass
+    instances wherever a config is expected.
+    """
+    if isinstance(config, DictConfig):
+        config = OmegaConf.to_container(config, resolve=True)
+    if config is None:
+        raise ConfigError("expected a config mapping with a 'target' key (or a plugin object), got None")
+    if not isinstance(config, Mapping):
+        return config
+    extra = sorted(set(config) - {"target", "params"})
+    if extra:
+        raise ConfigError(f"unexpected key(s) {', '.join(map(str, extra))} in config; allowed keys: target, params")
+    if "target" not in config:
+        raise ConfigError(f"config has no 'target' key: {dict(config)!r}")
+    target = config["target"]
+    params = config.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"{target}: params must be a mapping, got {type(params).__name__}")
+    obj = resolve(target, allow_imports=allow_imports)
+    params = {
+        key: instantiate_from_config(value, allow_imports=allow_imports)
+        if str(key).endswith("_config") and isinstance(value, Mapping) and "target" in value
+        else value
+        for key, value in params.items()
+    }
+    _check_params(target, obj, params)
+    return obj(**params)

@@ -1,0 +1,253 @@
+"""Samplers: sgm's ``BaseDiffusionSampler -> SingleStepDiffusionSampler -> EDMSampler`` family.
+
+A sampler holds its configuration and plugins (discretization, guider) and owns the loop; each ``step`` is the
+paper's algorithm written out, with sigmas as Python floats and the tensor math in :mod:`edm_sampler.functional`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Tensor
+
+from . import checks
+from .discretization import EDMDiscretization
+from .functional import add_noise, euler_step, to_d
+from .guiders import IdentityGuider
+from .noise import GeneratorLike, NoiseSampler
+from .registry import instantiate_from_config
+from .run import SamplingRun
+
+logger = logging.getLogger(__name__)
+
+INIT_NOISE = ("sgm", "edm", "prescaled")
+FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
+
+
+class BaseDiffusionSampler:
+    """Common machinery: plugins from configs, sigma schedule, input checks, initial-noise scaling, progress.
+
+    Args:
+        discretization_config: a discretization, or its ``{"target", "params"}`` config. Default: EDM (Karras).
+        num_steps: default number of steps (overridable per call).
+        guider_config: a guider or its config. Default: :class:`IdentityGuider` (no guidance).
+        verbose: log the setup and show a progress bar (unless ``disable`` is given to the call).
+        init_noise: how the incoming ``x`` is scaled to the first noise level ``sigma_0``: ``"sgm"`` (default,
+            ``x`` is unit noise, scaled by ``sqrt(1 + sigma_0**2)`` as sgm/mindone do), ``"edm"`` (unit noise
+            scaled by ``sigma_0`` as NVlabs/edm does) or ``"prescaled"`` (k-diffusion: ``x`` is used as given).
+    """
+
+    def __init__(
+        self,
+        discretization_config: Any = None,
+        num_steps: int | None = None,
+        guider_config: Any = None,
+        verbose: bool = False,
+        *,
+        init_noise: str = "sgm",
+    ):
+        if discretization_config is None:
+            discretization_config = EDMDiscretization()
+        self.discretization = instantiate_from_config(discretization_config)
+        if not callable(self.discretization):
+            raise TypeError(f"discretization_config must build a callable, got {type(self.discretization).__name__}")
+        self.guider = instantiate_from_config(IdentityGuider() if guider_config is None else guider_config)
+        if not (hasattr(self.guider, "prepare_inputs") and callable(self.guider)):
+            raise TypeError(f"guider_config must build a guider (prepare_inputs + __call__), got {self.guider!r}")
+        self.num_steps = None if num_steps is None else checks.integer("num_steps", num_steps, minimum=1)
+        self.verbose = bool(verbose)
+        self.init_noise = checks.choice("init_noise", init_noise, INIT_NOISE)
+        self.last_nfe: int | None = None
+
+    # -- schedule and inputs -------------------------------------------------------------------------------------
+
+    def get_sigmas(self, num_steps: int | None = None) -> np.ndarray:
+        """The descending float64 schedule for this call, checked to be usable (positive, ending at >= 0)."""
+        n = self.num_steps if num_steps is None else num_steps
+        if n is None:
+            raise ValueError("num_steps is required: pass it to the sampler's constructor or to the call")
+        n = checks.integer("num_steps", n, minimum=1)
+        sigmas = np.asarray(self.discretization(n), dtype=np.float64)
+        if sigmas.ndim != 1 or len(sigmas) < 1 or not np.all(np.isfinite(sigmas)):
+            raise ValueError(f"discretization returned an unusable schedule: {sigmas!r}")
+        if np.any(sigmas[:-1] <= 0) or sigmas[-1] < 0 or np.any(np.diff(sigmas) >= 0):
+            raise ValueError(f"discretization must return strictly decreasing sigmas > 0 (last may be 0), got {sigmas}")
+        return sigmas
+
+    def initial_scale(self, sigma_0: float) -> float:
+        """Factor applied to the incoming ``x`` (see ``init_noise``)."""
+        if self.init_noise == "sgm":
+            return math.sqrt(1.0 + sigma_0**2)
+        return sigma_0 if self.init_noise == "edm" else 1.0
+
+    @staticmethod
+    def _check_x(x: Any) -> Tensor:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"x must be a mindspore Tensor, got {type(x).__name__} (wrap arrays with mindspore.Tensor)")
+        if x.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"x must be a floating-point Tensor (float16/bfloat16/float32/float64), got {x.dtype}")
+        if x.ndim < 1 or x.shape[0] < 1:
+            raise ValueError(f"x must have a leading batch dimension of size >= 1, got shape {tuple(x.shape)}")
+        return x
+
+    # -- the call ------------------------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        denoiser: Any,
+        x: Tensor,
+        cond: Any = None,
+        uc: Any = None,
+        num_steps: int | None = None,
+        *,
+        generator: GeneratorLike = None,
+        noise_sampler: NoiseSampler | None = None,
+        callback: Callable[[dict], None] | None = None,
+        model_kwargs: dict | None = None,
+        disable: bool | None = None,
+    ) -> Tensor:
+        """Integrate from ``sigma_0`` down to the end of the schedule and return the float32 result.
+
+        Args:
+            denoiser: ``D(x, sigma, cond, **model_kwargs) -> denoised`` (sigma: float32 Tensor of shape ``(B,)``), or
+                a mindone ``DiffusionEngine`` (see :func:`edm_sampler.as_denoiser`).
+            x: the starting noise, any float dtype; never modified.
+            cond, uc: conditioning passed to the denoiser through the guider; ``uc`` defaults to ``cond``.
+            num_steps: overrides the constructor's ``num_steps``.
+            generator: int seed, ``numpy.random.Generator``, or a list of them (one per batch item) for the noise the
+                sampler draws itself. ``None`` means a fresh, unseeded generator.
+            noise_sampler: ``noise_sampler(sigma, sigma_next) -> noise shaped like x``; overrides ``generator``.
+            callback: called after each model evaluation of a step with ``{"x", "i", "sigma", "sigma_hat",
+                "denoised"}``.
+            model_kwargs: extra keyword arguments for every model evaluation.
+            disable: hide (True) or show (False) the progress bar; default: shown only when ``verbose``.
+        """
+        sigmas = self.get_sigmas(num_steps)
+        x = self._check_x(x)
+        run = SamplingRun(
+            denoiser=denoiser,
+            guider=self.guider,
+            x_shape=tuple(x.shape),
+            sigmas=sigmas,
+            cond=cond,
+            uc=uc,
+            generator=generator,
+            noise_sampler=noise_sampler,
+            callback=callback,
+            model_kwargs=model_kwargs,
+            progress=self.verbose if disable is None else not disable,
+            label=type(self).__name__,
+        )
+        if self.verbose:
+            logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
+        # A new float32 tensor: the caller's x is never touched.
+        x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
+        x = self.sample(run, x)
+        run.finish()
+        self.last_nfe = run.nfe
+        return x
+
+    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
+        """The sampling loop; subclasses define it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define a sampling loop")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_steps={self.num_steps}, init_noise={self.init_noise!r})"
+
+
+class SingleStepDiffusionSampler(BaseDiffusionSampler):
+    """A sampler whose update from ``sigma_i`` to ``sigma_{i+1}`` needs only the current x: ``step`` per interval."""
+
+    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
+        for _, sigma, sigma_next in run.steps():
+            x = self.step(run, x, sigma, sigma_next)
+        return x
+
+    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not define step()")
+
+
+class EDMSampler(SingleStepDiffusionSampler):
+    """Karras et al. (2022) Algorithm 2 with "churn", first order (Euler); sgm's numerics.
+
+    At each step the noise level is first raised from ``sigma_i`` to ``sigma_hat = sigma_i (1 + gamma_i)`` with
+    ``gamma_i = min(s_churn / N, sqrt(2) - 1)`` if ``s_tmin <= sigma_i <= s_tmax`` else 0, by adding fresh noise of
+    std ``s_noise * sqrt(sigma_hat^2 - sigma_i^2)``; noise is drawn only when ``gamma_i > 0``.
+    """
+
+    def __init__(
+        self,
+        s_churn: float = 0.0,
+        s_tmin: float = 0.0,
+        s_tmax: float = float("inf"),
+        s_noise: float = 1.0,
+        *,
+        discretization_config: Any = None,
+        num_steps: int | None = None,
+        guider_config: Any = None,
+        verbose: bool = False,
+        init_noise: str = "sgm",
+    ):
+        super().__init__(discretization_config, num_steps, guider_config, verbose, init_noise=init_noise)
+        self.s_churn = checks.real("s_churn", s_churn, nonnegative=True)
+        self.s_tmin = checks.real("s_tmin", s_tmin, nonnegative=True)
+        self.s_tmax = checks.real("s_tmax", s_tmax, nonnegative=True, finite=False)
+        self.s_noise = checks.real("s_noise", s_noise, nonnegative=True)
+        if self.s_tmin > self.s_tmax:
+            raise ValueError(f"s_tmin must be <= s_tmax, got s_tmin={s_tmin!r}, s_tmax={s_tmax!r}")
+
+    def gamma(self, sigma: float, num_steps: int) -> float:
+        """The churn factor for a step starting at ``sigma`` in a schedule of ``num_steps`` steps."""
+        if self.s_churn > 0 and self.s_tmin <= sigma <= self.s_tmax:
+            return min(self.s_churn / num_steps, math.sqrt(2.0) - 1.0)
+        return 0.0
+
+    def churn(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, float]:
+        """Algorithm 2, lines 4-6: temporarily increase the noise level to ``sigma_hat``."""
+        gamma = self.gamma(sigma, run.num_steps)
+        if gamma == 0.0:
+            return x, sigma
+        sigma_hat = sigma * (1.0 + gamma)
+        noise = run.noise(sigma, sigma_next)
+        return add_noise(x, noise, self.s_noise * math.sqrt(sigma_hat**2 - sigma**2)), sigma_hat
+
+    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
+        x_hat, sigma_hat = self.churn(run, x, sigma, sigma_next)
+        denoised = run.denoise(x_hat, sigma_hat)
+        run.report(x_hat, sigma, sigma_hat, denoised)
+        d = to_d(x_hat, sigma_hat, denoised)
+        return euler_step(x_hat, d, sigma_next - sigma_hat)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(s_churn={self.s_churn}, s_tmin={self.s_tmin}, s_tmax={self.s_tmax}, "
+            f"s_noise={self.s_noise}, num_steps={self.num_steps}, init_noise={self.init_noise!r})"
+        )
+
+
+class EulerEDMSampler(EDMSampler):
+    """EDM sampler with the Euler step (NFE = N). Same as :class:`EDMSampler`; the name sgm configs use."""
+
+
+class HeunEDMSampler(EDMSampler):
+    """EDM sampler with Heun's 2nd-order correction (Algorithm 2 in full; NFE = 2N - 1).
+
+    The correction is skipped on the final step to ``sigma = 0``, where ``d'`` is undefined.
+    """
+
+    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
+        x_hat, sigma_hat = self.churn(run, x, sigma, sigma_next)
+        denoised = run.denoise(x_hat, sigma_hat)
+        run.report(x_hat, sigma, sigma_hat, denoised)
+        d = to_d(x_hat, sigma_hat, denoised)
+        dt = sigma_next - sigma_hat
+        x_next = euler_step(x_hat, d, dt)
+        if sigma_next > 0:  # Algorithm 2, lines 9-11: the trapezoidal correction
+            d_next = to_d(x_next, sigma_next, run.denoise(x_next, sigma_next))
+            x_next = euler_step(x_hat, (d + d_next) * 0.5, dt)
+        return x_next

@@ -60,8 +60,12 @@ class GlyphDenoiser:
         self.images, self.labels = render_glyphs(size, variants, seed)
         self.size = size
         flat = self.images.reshape(len(self.images), -1)
+        mean = flat.mean(0)
         self._data = Tensor(flat)  # (M, P)
-        self._half_sq_norm = Tensor(0.5 * (flat**2).sum(1))  # (M,)
+        # Distances are computed around the dataset mean: smaller norms, less float32 cancellation in |x|^2 - 2xy.
+        self._mean = Tensor(mean)
+        self._centered = Tensor(flat - mean)
+        self._half_sq_norm = Tensor(0.5 * ((flat - mean) ** 2).sum(1))  # (M,)
         self._class_of = Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[self.labels])  # (M, 10)
 
     @property
@@ -81,9 +85,9 @@ class GlyphDenoiser:
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
         batch = x.shape[0]
-        flat = x.reshape(batch, -1)
+        flat = x.reshape(batch, -1) - self._mean[None, :]
         # -|x - y|^2 / 2 sigma^2 up to a per-row constant (softmax is shift invariant).
-        logits = (ops.matmul(flat, self._data.T) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
+        logits = (ops.matmul(flat, self._centered.T) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
         if cond is not None:
             logits = logits + self._log_prior(cond, batch)
         weights = ops.softmax(logits, axis=1)

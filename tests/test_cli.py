@@ -1,0 +1,69 @@
+"""The main job: `edm-sampler sample` on the built-in glyph model."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edm_sampler.cli import main
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+FAST = ["--steps", "6", "--no-progress"]
+
+
+def run(tmp_path, name, *args):
+    out = tmp_path / name
+    assert main(["sample", "--out", str(out), *args]) == 0
+    return out
+
+
+def test_same_seed_gives_byte_identical_png_and_reports_quality(tmp_path, capsys):
+    a = run(tmp_path, "a.png", "--num-samples", "10", "--seed", "3", *FAST)
+    b = run(tmp_path, "b.png", "--num-samples", "10", "--seed", "3", *FAST)
+    c = run(tmp_path, "c.png", "--num-samples", "10", "--seed", "4", *FAST)
+    assert a.read_bytes() == b.read_bytes()
+    assert a.read_bytes() != c.read_bytes()
+    printed = capsys.readouterr().out
+    assert "HeunEDMSampler" in printed and "VanillaCFG(scale=2.0)" in printed
+    assert "steps:         6" in printed and "NFE:           11" in printed
+    assert "class match:   10/10 = 1.000" in printed
+    image = np.asarray(Image.open(a))
+    assert image.shape == (24 * 3, 10 * 24 * 3) and image.dtype == np.uint8
+
+
+def test_samples_do_not_depend_on_num_samples(tmp_path):
+    small = np.asarray(Image.open(run(tmp_path, "small.png", "--num-samples", "10", *FAST)))
+    large = np.asarray(Image.open(run(tmp_path, "large.png", "--num-samples", "20", *FAST)))
+    np.testing.assert_array_equal(large[: small.shape[0]], small)
+
+
+@pytest.mark.parametrize("config", ["euler_edm.yaml", "heun_edm.yaml"])
+def test_sampler_only_configs_run_on_the_glyph_model(tmp_path, capsys, config):
+    run(tmp_path, "x.png", "--config", str(CONFIGS / config), "--num-samples", "10", "--no-progress")
+    printed = capsys.readouterr().out
+    assert "steps:         18" in printed
+    assert ("NFE:           18" if config == "euler_edm.yaml" else "NFE:           35") in printed
+    assert "class match:   10/10" in printed
+
+
+def test_bad_arguments_exit_with_usage_error(tmp_path):
+    with pytest.raises(SystemExit):
+        main(["sample", "--num-samples", "0"])
+    with pytest.raises(FileNotFoundError):
+        main(["sample", "--config", str(tmp_path / "missing.yaml")])
+
+
+def test_console_entry_point_default_run(tmp_path):
+    """The README's main-job command, as a subprocess: defaults, progress bar on stderr, summary on stdout."""
+    result = subprocess.run(
+        [sys.executable, "-m", "edm_sampler", "sample", "--out", str(tmp_path / "samples.png")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "(18 steps)" in result.stderr and "18/18" in result.stderr
+    assert "NFE:           35" in result.stdout
+    assert "class match:   20/20 = 1.000" in result.stdout
+    assert (tmp_path / "samples.png").stat().st_size > 0

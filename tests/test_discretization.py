@@ -109,13 +109,6 @@ def test_edm_property_against_reference(n, sigma_min, ratio, rho):
     assert sigmas[-1] == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: EDMDiscretization.get_sigmas computes max_inv_rho + ramp * (min_inv_rho - max_inv_rho); for rho < 1 "
-    "max_inv_rho = sigma_max**(1/rho) is so much larger than min_inv_rho that the last entry cancels catastrophically, "
-    "so sigma_min is not reproduced (0.002, 80, rho=0.25 ends in 0.0 before the appended zero, and the sampler then "
-    "rejects the schedule). (1 - ramp) * max_inv_rho + ramp * min_inv_rho is exact at both ends.",
-)
 @pytest.mark.parametrize(
     "n, sigma_min, sigma_max, rho",
     [(5, 0.002, 80.0, 0.25), (3, 3.0, 30000.0, 0.25), (12, 1e-4, 1e3, 0.5), (12, 0.002, 80.0, 0.5)],

@@ -15,23 +15,31 @@ from .registry import instantiate_from_config
 SAMPLER_KEYS = ("sampler", "sampler_config", "model.params.sampler_config")
 
 
-def load_config(source: str | os.PathLike | Mapping | DictConfig) -> DictConfig:
-    """Read ``source`` (a YAML path, a dict or a DictConfig) into a DictConfig."""
+def load_config(source: str | os.PathLike | Mapping | DictConfig) -> Mapping | DictConfig:
+    """Read a YAML path into a DictConfig; a dict or DictConfig is returned as is (dicts may hold plugin objects)."""
     if isinstance(source, (str, os.PathLike)):
         if not os.path.isfile(source):
             raise FileNotFoundError(f"config file not found: {os.fspath(source)}")
         return OmegaConf.load(source)
     if isinstance(source, (Mapping, DictConfig)):
-        return OmegaConf.create(source)
+        return source
     raise TypeError(f"config must be a path, a dict or a DictConfig, got {type(source).__name__}")
 
 
-def sampler_block(config: DictConfig) -> DictConfig:
+def _select(config: Mapping | DictConfig, dotted_key: str):
+    for key in dotted_key.split("."):
+        if not isinstance(config, (Mapping, DictConfig)) or key not in config:
+            return None
+        config = config[key]
+    return config
+
+
+def sampler_block(config: Mapping | DictConfig) -> Mapping | DictConfig:
     """The ``{"target", "params"}`` block describing the sampler inside a (possibly larger) config."""
     if "target" in config:
         return config
     for key in SAMPLER_KEYS:
-        block = OmegaConf.select(config, key)
+        block = _select(config, key)
         if block is not None:
             return block
     raise ConfigError(f"no sampler config found: expected a 'target' key or one of {', '.join(SAMPLER_KEYS)}")

@@ -47,7 +47,8 @@ class EDMDiscretization(Discretization):
         ramp = np.linspace(0.0, 1.0, n)
         max_inv_rho = self.sigma_max ** (1.0 / self.rho)
         min_inv_rho = self.sigma_min ** (1.0 / self.rho)
-        return (max_inv_rho + ramp * (min_inv_rho - max_inv_rho)) ** self.rho
+        # Interpolate as a convex combination: exact at both ends even when rho < 1 makes max_inv_rho >> min_inv_rho.
+        return ((1.0 - ramp) * max_inv_rho + ramp * min_inv_rho) ** self.rho
 
 
 class LegacyDDPMDiscretization(Discretization):

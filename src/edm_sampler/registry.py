@@ -61,10 +61,11 @@ def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
     """
 
     def _add(target):
-        for key in (name, *aliases):
-            if key in _NAMES and _NAMES[key] is not target:
-                raise ConfigError(f"target name {key!r} is already registered")
-            _NAMES[key] = target
+        keys = (name, *aliases)
+        taken = [key for key in keys if key in _NAMES and _NAMES[key] is not target]
+        if taken:  # check every name first, so a refused registration leaves no trace
+            raise ConfigError(f"target name(s) {', '.join(map(repr, taken))} already registered")
+        _NAMES.update(dict.fromkeys(keys, target))
         return target
 
     return _add if obj is None else _add(obj)

@@ -20,8 +20,10 @@ Run from the repository root::
     /work/venv/bin/python benchmarks/bench_overhead.py                # defaults: (1,4,128,128), 50 steps, 7 repeats
     /work/venv/bin/python benchmarks/bench_overhead.py --churn 40     # also with s_churn=40 (noise every step)
     /work/venv/bin/python benchmarks/bench_overhead.py --json out.json --profile
+    /work/venv/bin/python benchmarks/bench_overhead.py --churn 40 --breakdown   # where a step's time goes
 
-Only the public API of ``edm_sampler`` is used.
+Only the public API of ``edm_sampler`` is used (``--breakdown`` re-implements the sampler loop with the same
+MindSpore ops as edm_sampler 0.1.0 and checks bit-for-bit that it still matches the real sampler).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor
 
-from edm_sampler import EDMDiscretization, EulerEDMSampler, HeunEDMSampler, randn
+from edm_sampler import EDMDiscretization, EulerEDMSampler, HeunEDMSampler, IdentityGuider, randn
 
 SAMPLERS = {"euler": EulerEDMSampler, "heun": HeunEDMSampler}
 DENOISERS = ("identity-like", "zeros")
@@ -80,6 +82,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--json", metavar="PATH", help="write all results (incl. raw timings) to PATH")
     p.add_argument("--profile", action="store_true", help="also cProfile one call of each sampler and print the top")
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also time pieces of a step and an ablation of a replica of the sampler loop (3x repeats; ~2 min)",
+    )
     args = p.parse_args(argv)
     if args.steps < 1 or args.repeats < 1 or args.threads < 1:
         p.error("--steps, --repeats and --threads must be >= 1")
@@ -157,6 +164,33 @@ def denoiser_alone(denoiser, x: Tensor, calls: int) -> Tensor:
     return out
 
 
+def _cpu_busy_s() -> float | None:
+    """Busy CPU seconds of the whole machine since boot (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """Average number of cores used by *other* processes while the block runs (a noise indicator)."""
+
+    def __enter__(self):
+        self.wall, self.busy, self.own = time.perf_counter(), _cpu_busy_s(), sum(os.times()[:2])
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self.wall
+        busy = _cpu_busy_s()
+        own = sum(os.times()[:2]) - self.own
+        self.own_cores = own / wall
+        self.other_cores = None if busy is None or self.busy is None else max(0.0, (busy - self.busy - own) / wall)
+        return False
+
+
 # -- timing ----------------------------------------------------------------------------------------------------------
 
 
@@ -215,9 +249,8 @@ def bench_case(args, denoiser_kind: str, s_churn: float) -> dict:
         bare = bare_loop(name == "heun", denoiser, x, sigmas, s_churn).asnumpy()
         max_rel_diff[name] = float(np.max(np.abs(bare - outputs[name]))) / scale
 
-    load_before = os.getloadavg()[0]
-    times = run_round_robin(variants, args.repeats)
-    load_after = os.getloadavg()[0]
+    with OtherLoad() as load:
+        times = run_round_robin(variants, args.repeats)
 
     d_ms_per_call = statistics.median(times["D"]) * 1e3 / d_calls
     d_ms_per_call_min = min(times["D"]) * 1e3 / d_calls
@@ -252,10 +285,186 @@ def bench_case(args, denoiser_kind: str, s_churn: float) -> dict:
         "d_median_ms_per_call": d_ms_per_call,
         "d_min_ms_per_call": d_ms_per_call_min,
         "d_raw_s": times["D"],
-        "loadavg_1m_before": load_before,
-        "loadavg_1m_after": load_after,
+        "own_cores": load.own_cores,
+        "other_cores": load.other_cores,
         "rows": rows,
     }
+
+
+# -- breakdown: where does a step's time go? (ablation of a replica of the library's loop) --------------------------
+#
+# In PyNative the Python thread only enqueues ops; kernels run on a worker thread. Python-side profiles therefore
+# show *waits*, not costs, so the breakdown is done by ablation: a replica of the sampler loop built from the same
+# MindSpore ops as edm_sampler 0.1.0 (SamplingRun.denoise + functional.py + NoiseSource), timed with one piece
+# removed or changed at a time. The real sampler is timed alongside so that any drift of the replica shows.
+
+
+def replica_loop(
+    heun: bool,
+    denoiser,
+    x: Tensor,
+    sigmas: np.ndarray,
+    s_churn: float,
+    *,
+    meta: str = "each",  # "each" | "first" | "none": read out.shape/out.dtype of the model output (run.py)
+    check: str = "each",  # "each" | "final" | "none": isfinite().all() per evaluation, on the final x, or never
+    sigma_tensor: bool = True,  # build the (B,) sigma Tensor per evaluation
+    guider: bool = True,  # call guider.prepare_inputs / guider(...) (IdentityGuider)
+    fused: bool = False,  # x + (x - D) * c instead of to_d + euler_step (and the same for Heun's correction)
+    from_numpy: bool = False,  # wrap the NumPy noise with Tensor.from_numpy instead of Tensor(array, dtype)
+) -> Tensor:
+    g = IdentityGuider()
+    n = len(sigmas) - 1
+    shape = tuple(x.shape)
+    rng = np.random.default_rng(0)
+    sigma_const = Tensor(np.ones((shape[0],), dtype=np.float32))
+    flags: list = []
+    seen = [False]
+
+    def denoise(y, sigma):
+        st = Tensor(np.full((shape[0],), sigma, dtype=np.float32)) if sigma_tensor else sigma_const
+        y_in, s_in, c_in = g.prepare_inputs(y, st, None, None) if guider else (y, st, None)
+        out = denoiser(y_in, s_in, c_in)
+        if meta == "each" or (meta == "first" and not seen[0]):
+            seen[0] = True
+            if tuple(out.shape) != tuple(y_in.shape) or out.dtype != ms.float32:
+                raise RuntimeError("bad denoiser output")
+        if check == "each":
+            flags.append(ms.ops.isfinite(out).all())
+        return g(out, st) if guider else out
+
+    y = x.astype(ms.float32) * math.sqrt(1.0 + float(sigmas[0]) ** 2)
+    for i in range(n):
+        s, s_next = float(sigmas[i]), float(sigmas[i + 1])
+        gm = gamma_for(s_churn, s, n)
+        if gm > 0:
+            s_hat = s * (1.0 + gm)
+            a = rng.standard_normal(shape, dtype=np.float32)
+            noise = Tensor.from_numpy(a) if from_numpy else Tensor(a, dtype=ms.float32)
+            y = y + noise * math.sqrt(s_hat**2 - s**2)
+        else:
+            s_hat = s
+        dt = s_next - s_hat
+        den = denoise(y, s_hat)
+        if fused:
+            e = y - den
+            y_next = y + e * (dt / s_hat)
+            if heun and s_next > 0:
+                e2 = y_next - denoise(y_next, s_next)
+                y_next = y + (e * (dt / (2.0 * s_hat)) + e2 * (dt / (2.0 * s_next)))
+        else:
+            d = (y - den) * (1.0 / s_hat)
+            y_next = y + d * dt
+            if heun and s_next > 0:
+                d_next = (y_next - denoise(y_next, s_next)) * (1.0 / s_next)
+                y_next = y + ((d + d_next) * 0.5) * dt
+        y = y_next
+    if check == "each" and not ms.ops.stack(flags).asnumpy().all():
+        raise RuntimeError("non-finite")
+    if check == "final" and not bool(ms.ops.isfinite(y).all().asnumpy()):
+        raise RuntimeError("non-finite")
+    return y
+
+
+ABLATIONS = (  # label, replica_loop keyword arguments (None: the real sampler / the bare loop)
+    ("library sampler", None),
+    ("replica of the library", {}),
+    ("- out.shape/out.dtype reads (run.py:90-92)", {"meta": "none"}),
+    ("  ... read on the 1st evaluation only", {"meta": "first"}),
+    ("- isfinite().all() per eval (run.py:95)", {"check": "none"}),
+    ("- both, one isfinite().all() on final x", {"meta": "first", "check": "final"}),
+    ("- sigma Tensor per eval (run.py:83)", {"sigma_tensor": False}),
+    ("- guider calls", {"guider": False}),
+    ("fused update x + (x - D) * c", {"fused": True}),
+    ("Tensor.from_numpy noise (noise.py:54)", {"from_numpy": True}),
+    (
+        "all of the above (1st-eval meta, final check)",
+        {"meta": "first", "check": "final", "sigma_tensor": False, "guider": False, "fused": True, "from_numpy": True},
+    ),
+    ("bare loop (yardstick)", None),
+)
+
+
+def piece_costs(shape: tuple[int, ...], calls: int = 200, rounds: int = 7) -> list[tuple[str, float]]:
+    """Steady-state cost of each piece of a step: `calls` calls queued, then one sync; median us per call."""
+    ops = ms.ops
+    x = randn(shape, generator=1)
+    y = x * 2.0
+    rng = np.random.default_rng(0)
+    arr = rng.standard_normal(shape, dtype=np.float32)
+    flags = [ops.isfinite(x).all() for _ in range(50)]
+
+    def forced_wait():
+        out = x * 0.5
+        out.shape  # noqa: B018 - the attribute read is the point
+        return out
+
+    pieces = [
+        ("D = x * 0.5 (identity-like denoiser)", lambda: x * 0.5),
+        ("sigma Tensor(np.full((B,), s, float32))", lambda: Tensor(np.full((shape[0],), 3.3, dtype=np.float32))),
+        ("isfinite(out)", lambda: ops.isfinite(x)),
+        ("isfinite(out).all()", lambda: ops.isfinite(x).all()),
+        ("to_d: (x - D) * (1/sigma)  [2 ops]", lambda: (x - y) * 0.3),
+        ("euler_step: x + d * dt  [2 ops]", lambda: x + y * 0.3),
+        ("fused: x + (x - D) * c  [3 ops]", lambda: x + (x - y) * 0.3),
+        ("add_noise: x + noise * std  [2 ops]", lambda: x + y * 0.3),
+        ("noise: edm_sampler.randn(shape, Generator)", lambda: randn(shape, rng)),
+        ("  of which Tensor(array, dtype=float32)", lambda: Tensor(arr, dtype=ms.float32)),
+        ("  vs Tensor.from_numpy(array)", lambda: Tensor.from_numpy(arr)),
+        ("x * 0.5 then read .shape (forced wait)", forced_wait),
+        ("finish(): ops.stack(50 flags)  [once per call]", lambda: ops.stack(flags)),
+    ]
+    results = []
+    for label, fn in pieces:
+        fn()
+        x.asnumpy()
+        per_call = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            out = None
+            for _ in range(calls):
+                out = fn()
+            if isinstance(out, Tensor):
+                out.asnumpy()
+            per_call.append((time.perf_counter() - t0) / calls * 1e6)
+        results.append((label, statistics.median(per_call)))
+    return results
+
+
+def breakdown(args, s_churn: float) -> dict:
+    shape, steps = args.shape, args.steps
+    x = randn(shape, generator=1234)
+    denoiser = make_denoiser("identity-like", shape)
+    sigmas = EDMDiscretization()(steps)
+    repeats = 3 * args.repeats
+    out = {}
+    for name, cls in SAMPLERS.items():
+        heun = name == "heun"
+        sampler = cls(s_churn=s_churn)
+        variants = {}
+        for label, kw in ABLATIONS:
+            if label == "library sampler":
+                variants[label] = lambda s=sampler: s(denoiser, x, num_steps=steps, generator=0, disable=True)
+            elif label.startswith("bare loop"):
+                variants[label] = lambda h=heun: bare_loop(h, denoiser, x, sigmas, s_churn)
+            elif label.startswith("Tensor.from_numpy") and s_churn == 0:
+                continue  # no noise is drawn without churn
+            else:
+                variants[label] = lambda h=heun, kw=kw: replica_loop(h, denoiser, x, sigmas, s_churn, **kw)
+        ref = variants["library sampler"]().asnumpy()
+        rep = variants["replica of the library"]().asnumpy()
+        if not np.array_equal(ref, rep):
+            print(f"   WARNING: the replica no longer reproduces {cls.__name__} bit-for-bit; the library changed")
+        times = run_round_robin(variants, repeats)
+        out[name] = {label: statistics.median(t) * 1e3 / steps for label, t in times.items()}
+        print(
+            f"\n== breakdown: {cls.__name__}, s_churn={s_churn:g}, identity-like D, shape={shape}, steps={steps}, "
+            f"{repeats} repeats round-robin (median ms/step; delta vs the replica)"
+        )
+        base = out[name]["replica of the library"]
+        for label, ms_step in out[name].items():
+            print(f"   {label:<48}{ms_step:8.3f}{ms_step - base:+9.3f}")
+    return out
 
 
 # -- output ----------------------------------------------------------------------------------------------------------
@@ -264,9 +473,10 @@ def bench_case(args, denoiser_kind: str, s_churn: float) -> dict:
 def print_case(case: dict, args) -> None:
     print(
         f"\n== s_churn={case['s_churn']:g}, denoiser={case['denoiser']}, shape={args.shape}, steps={args.steps}, "
-        f"repeats={args.repeats}, threads={args.threads}  (load avg 1m: {case['loadavg_1m_before']:.2f} -> "
-        f"{case['loadavg_1m_after']:.2f})"
+        f"repeats={args.repeats}, threads={args.threads}"
     )
+    other = "n/a" if case["other_cores"] is None else f"{case['other_cores']:.2f}"
+    print(f"   CPU use while timing: this process {case['own_cores']:.2f} cores, other processes {other} cores")
     print(
         f"   D alone: {case['d_median_ms_per_call'] * 1e3:.1f} us/call median "
         f"({case['d_min_ms_per_call'] * 1e3:.1f} min), {case['d_calls_timed']} calls + asnumpy"
@@ -344,12 +554,20 @@ def main(argv=None) -> int:
     if args.profile:
         for churn in churns:
             profile_samplers(args, churn)
+    extra = {}
+    if args.breakdown:
+        pieces = piece_costs(args.shape)
+        print(f"\n== piece costs at {args.shape}: median us per call, 200 calls queued then one sync")
+        for label, us in pieces:
+            print(f"   {label:<50}{us:9.1f}")
+        extra["piece_costs_us"] = dict(pieces)
+        extra["breakdown_ms_per_step"] = {f"{churn:g}": breakdown(args, churn) for churn in churns}
     elapsed = time.perf_counter() - t_start
     print(f"\ntotal benchmark time: {elapsed:.1f} s")
     if args.json:
         config = {k: v for k, v in vars(args).items() if k != "json"}
         with open(args.json, "w") as f:
-            json.dump({"env": env, "config": config, "cases": cases, "elapsed_s": elapsed}, f, indent=2)
+            json.dump({"env": env, "config": config, "cases": cases, **extra, "elapsed_s": elapsed}, f, indent=2)
         print(f"wrote {args.json}")
     return 0
 

@@ -51,7 +51,9 @@ def randn(shape: Sequence[int], generator: GeneratorLike = None, dtype=ms.float3
         array = np.stack([g.standard_normal(shape[1:], dtype=np.float32) for g in gens])
     else:
         array = gens.standard_normal(shape, dtype=np.float32)
-    return Tensor(array, dtype=dtype)
+    # from_numpy shares the fresh array instead of copying it (about 50 us per 65k floats)
+    tensor = Tensor.from_numpy(array)
+    return tensor if dtype == ms.float32 else tensor.astype(dtype)
 
 
 class NoiseSource:
@@ -77,5 +79,5 @@ class NoiseSource:
         if tuple(noise.shape) != self.shape:
             raise ValueError(f"noise_sampler returned shape {tuple(noise.shape)}, expected {self.shape} (the shape of x)")
         if isinstance(noise, np.ndarray):
-            return Tensor(noise.astype(np.float32, copy=False))
+            return Tensor(noise.astype(np.float32, copy=False))  # copied: the caller may reuse its array
         return noise if noise.dtype == ms.float32 else noise.astype(ms.float32)

@@ -63,7 +63,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--shape", type=parse_shape, default=(1, 4, 128, 128), help="latent shape (default 1,4,128,128)")
     p.add_argument("--steps", type=int, default=50, help="sampler steps per call (default 50)")
     p.add_argument("--repeats", type=int, default=7, help="timed full calls per variant (default 7)")
@@ -238,7 +240,7 @@ def bench_case(args, denoiser_kind: str, s_churn: float) -> dict:
     variants = {}
     for name, s in samplers.items():
         variants[name] = sampler_call(s)
-        variants[f"bare-{name}"] = (lambda h=(name == "heun"): bare_loop(h, denoiser, x, sigmas, s_churn))
+        variants[f"bare-{name}"] = lambda h=(name == "heun"): bare_loop(h, denoiser, x, sigmas, s_churn)
     variants["D"] = lambda: denoiser_alone(denoiser, x, d_calls)
 
     # Sanity: the yardstick integrates the same thing (same noise stream when churning).
@@ -516,7 +518,7 @@ def profile_samplers(args, s_churn: float) -> None:
 
     x = randn(args.shape, generator=1234)
     denoiser = make_denoiser("identity-like", args.shape)
-    for name, cls in SAMPLERS.items():
+    for cls in SAMPLERS.values():
         s = cls(s_churn=s_churn)
         s(denoiser, x, num_steps=args.steps, generator=0, disable=True).asnumpy()
         prof = cProfile.Profile()

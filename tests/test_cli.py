@@ -60,7 +60,10 @@ def test_console_entry_point_default_run(tmp_path):
     """The README's main-job command, as a subprocess: defaults, progress bar on stderr, summary on stdout."""
     result = subprocess.run(
         [sys.executable, "-m", "edm_sampler", "sample", "--out", str(tmp_path / "samples.png")],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert "(18 steps)" in result.stderr and "18/18" in result.stderr

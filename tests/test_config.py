@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 import edm_sampler
 from edm_sampler import (
@@ -28,9 +28,9 @@ from edm_sampler import (
     known_targets,
     load_sampler,
     register,
+    registry,
     resolve,
 )
-from edm_sampler import registry
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 CONFIG_FILES = sorted(CONFIG_DIR.glob("*.yaml"))
@@ -250,9 +250,7 @@ def test_refused_target_through_load_sampler():
 
 
 def test_allow_imports_imports_the_target():
-    obj = instantiate_from_config(
-        {"target": "collections.OrderedDict", "params": {"a": 1, "b": 2}}, allow_imports=True
-    )
+    obj = instantiate_from_config({"target": "collections.OrderedDict", "params": {"a": 1, "b": 2}}, allow_imports=True)
     assert type(obj) is collections.OrderedDict
     assert list(obj.items()) == [("a", 1), ("b", 2)]
 
@@ -287,8 +285,13 @@ def test_missing_required_param_is_named():
         instantiate_from_config({"target": "gm.modules.diffusionmodules.guiders.VanillaCFG", "params": {}})
     with pytest.raises(ConfigError, match="num_idx"):
         instantiate_from_config(
-            {"target": "discrete_denoiser", "params": {"scaling_config": {"target": "eps_scaling"},
-                                                       "discretization_config": {"target": "legacy_ddpm"}}}
+            {
+                "target": "discrete_denoiser",
+                "params": {
+                    "scaling_config": {"target": "eps_scaling"},
+                    "discretization_config": {"target": "legacy_ddpm"},
+                },
+            }
         )
 
 
@@ -483,11 +486,16 @@ def test_load_sampler_refuses_unsupported_svd_guider():
     "params",
     [
         pytest.param({"num_steps": 5, "discretization_config": EDMDiscretization(0.01, 10.0, 3.0)}, id="instance"),
-        pytest.param({"num_steps": np.int64(5), "discretization_config": {"target": "edm",
-                                                                          "params": {"sigma_min": 0.01,
-                                                                                     "sigma_max": 10.0,
-                                                                                     "rho": 3.0}}},
-                     id="numpy-int"),
+        pytest.param(
+            {
+                "num_steps": np.int64(5),
+                "discretization_config": {
+                    "target": "edm",
+                    "params": {"sigma_min": 0.01, "sigma_max": 10.0, "rho": 3.0},
+                },
+            },
+            id="numpy-int",
+        ),
     ],
 )
 def test_load_sampler_accepts_what_instantiate_accepts(params):
@@ -522,8 +530,13 @@ def test_load_sampler_rejects_other_types():
 
 def test_config_directory_has_the_expected_files():
     names = {p.name for p in CONFIG_FILES}
-    assert {"euler_edm.yaml", "heun_edm.yaml", "sdxl_base_euler.yaml", "mindone_sdxl_euler.yaml",
-            "glyphs_heun_cfg.yaml"} <= names
+    assert {
+        "euler_edm.yaml",
+        "heun_edm.yaml",
+        "sdxl_base_euler.yaml",
+        "mindone_sdxl_euler.yaml",
+        "glyphs_heun_cfg.yaml",
+    } <= names
 
 
 @pytest.mark.parametrize("path", CONFIG_FILES, ids=[p.name for p in CONFIG_FILES])
@@ -619,8 +632,11 @@ def _mindone_guider(dyn_target, **extra):
 
 
 def test_mindone_vanilla_cfg_with_no_dynamic_thresholding_loads():
-    for target in ("no_dynamic_thresholding", f"{GM}.sampling_utils.NoDynamicThresholding",
-                   f"{SGM}.sampling_utils.NoDynamicThresholding"):
+    for target in (
+        "no_dynamic_thresholding",
+        f"{GM}.sampling_utils.NoDynamicThresholding",
+        f"{SGM}.sampling_utils.NoDynamicThresholding",
+    ):
         sampler = load_sampler(_mindone_guider(target))
         assert type(sampler.guider) is VanillaCFG and sampler.guider.scale == 5.0
 
@@ -659,8 +675,11 @@ def test_mindone_dynamic_thresholding_fails_even_with_allow_imports():
         ({"s_churn": -1.0}, "s_churn", ValueError),
         ({"s_churn": float("nan")}, "s_churn", ValueError),
         ({"init_noise": "bogus"}, "init_noise", ValueError),
-        ({"discretization_config": {"target": "edm", "params": {"sigma_min": 80.0, "sigma_max": 1.0}}},
-         "sigma_min", ValueError),
+        (
+            {"discretization_config": {"target": "edm", "params": {"sigma_min": 80.0, "sigma_max": 1.0}}},
+            "sigma_min",
+            ValueError,
+        ),
         ({"discretization_config": {"target": "edm", "params": {"rho": -1.0}}}, "rho", ValueError),
         ({"guider_config": {"target": "vanilla_cfg", "params": {"scale": "high"}}}, "scale", TypeError),
     ],

@@ -39,14 +39,24 @@ class RecordingModel:
         (dict(s_churn=float("nan")), ValueError, "s_churn must be a finite number"),
         (dict(s_churn="1"), TypeError, "s_churn must be a real number"),
         (dict(init_noise="ddpm"), ValueError, r"init_noise must be one of 'sgm', 'edm', 'prescaled'"),
-        (dict(discretization_config={"target": "edm", "params": {"sigma_min": 1.0, "sigma_max": 1.0}}), ValueError,
-         "sigma_min must be < sigma_max"),
-        (dict(discretization_config={"target": "edm", "params": {"sigma_min": -1.0}}), ValueError, "sigma_min must be > 0"),
+        (
+            dict(discretization_config={"target": "edm", "params": {"sigma_min": 1.0, "sigma_max": 1.0}}),
+            ValueError,
+            "sigma_min must be < sigma_max",
+        ),
+        (
+            dict(discretization_config={"target": "edm", "params": {"sigma_min": -1.0}}),
+            ValueError,
+            "sigma_min must be > 0",
+        ),
         (dict(discretization_config={"target": "edm", "params": {"rho": 0}}), ValueError, "rho must be > 0"),
         (dict(discretization_config={"target": "nope"}), ConfigError, "unknown target 'nope'"),
         (dict(guider_config={"target": "vanilla_cfg"}), ConfigError, "missing required parameter.*scale"),
-        (dict(guider_config={"target": "vanilla_cfg", "params": {"scale": 2, "scal": 1}}), ConfigError,
-         "unknown parameter.*scal.*valid parameters: scale, dyn_thresh_config"),
+        (
+            dict(guider_config={"target": "vanilla_cfg", "params": {"scale": 2, "scal": 1}}),
+            ConfigError,
+            "unknown parameter.*scal.*valid parameters: scale, dyn_thresh_config",
+        ),
         (dict(guider_config={"target": "my.module.Guider"}), ConfigError, "allow_imports"),
         (dict(guider_config=42), TypeError, "guider_config must build a guider"),
     ],
@@ -99,15 +109,26 @@ def test_bad_generator(generator, exc, match):
 @pytest.mark.parametrize(
     "cond, uc, match",
     [
-        ({"vector": Tensor(np.ones((2, 4), np.float32))}, {"crossattn": Tensor(np.ones((2, 4), np.float32))},
-         "cond and uc must have the same keys"),
-        ({"vector": Tensor(np.ones((3, 4), np.float32))}, {"vector": Tensor(np.ones((3, 4), np.float32))},
-         r"cond\['vector'\] has batch size 3, but x has batch size 2"),
-        ({"vector": Tensor(np.ones((2, 4), np.float32))}, {"vector": Tensor(np.ones((1, 4), np.float32))},
-         r"uc\['vector'\] has batch size 1"),
-        ({"vector": Tensor(np.ones((2, 4), np.float32)), "size": Tensor(np.ones(2, np.float32))},
-         {"vector": Tensor(np.ones((2, 4), np.float32)), "size": Tensor(np.zeros(2, np.float32))},
-         r"cond\['size'\] and uc\['size'\] differ"),
+        (
+            {"vector": Tensor(np.ones((2, 4), np.float32))},
+            {"crossattn": Tensor(np.ones((2, 4), np.float32))},
+            "cond and uc must have the same keys",
+        ),
+        (
+            {"vector": Tensor(np.ones((3, 4), np.float32))},
+            {"vector": Tensor(np.ones((3, 4), np.float32))},
+            r"cond\['vector'\] has batch size 3, but x has batch size 2",
+        ),
+        (
+            {"vector": Tensor(np.ones((2, 4), np.float32))},
+            {"vector": Tensor(np.ones((1, 4), np.float32))},
+            r"uc\['vector'\] has batch size 1",
+        ),
+        (
+            {"vector": Tensor(np.ones((2, 4), np.float32)), "size": Tensor(np.ones(2, np.float32))},
+            {"vector": Tensor(np.ones((2, 4), np.float32)), "size": Tensor(np.zeros(2, np.float32))},
+            r"cond\['size'\] and uc\['size'\] differ",
+        ),
     ],
 )
 def test_bad_conditioning_for_cfg(cond, uc, match):

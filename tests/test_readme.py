@@ -31,7 +31,7 @@ def test_plugin_table_matches_registry():
     table = {short: (cls, sgm.strip("`"), gm.strip("`")) for short, cls, sgm, gm in rows}
     expected = {short: (cls, sgm or "—", gm or "—") for short, (_, cls, sgm, gm) in _BUILTINS.items()}
     assert table == expected
-    for short, (cls, sgm, gm) in table.items():
+    for short, (cls, _, _) in table.items():
         assert resolve(short).__name__ == cls
 
 

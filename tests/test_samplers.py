@@ -71,8 +71,9 @@ def test_matches_float64_reference_with_injected_noise(sampler_cls, heun, churn,
 
     sampler = sampler_cls(**churn, discretization_config=EDMDiscretization(), num_steps=n)
     out = to_np(sampler(GaussianMixtureDenoiser(means, stds, weights), Tensor(x_unit), noise_sampler=noise_sampler))
-    ref, nfe, draws = edm_reference(gmm_denoiser(means, stds, weights), x_unit, karras_sigmas(n), heun=heun,
-                                    noises=noises, **churn)
+    ref, nfe, draws = edm_reference(
+        gmm_denoiser(means, stds, weights), x_unit, karras_sigmas(n), heun=heun, noises=noises, **churn
+    )
     assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
     assert sampler.last_nfe == nfe
     assert len(calls) == draws  # one draw per churned step, none when gamma = 0

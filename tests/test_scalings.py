@@ -194,9 +194,13 @@ def make_net(out_dtype=ms.float32):
 
 def net_ref(x_in, c_noise, crossattn, bias=0.0):
     b = x_in.shape[0]
-    return 3.0 * x_in - 1.0 + 0.01 * np.asarray(c_noise, np.float64).reshape(b, 1, 1, 1) + crossattn.reshape(
-        b, 1, 1, 1
-    ) + bias
+    return (
+        3.0 * x_in
+        - 1.0
+        + 0.01 * np.asarray(c_noise, np.float64).reshape(b, 1, 1, 1)
+        + crossattn.reshape(b, 1, 1, 1)
+        + bias
+    )
 
 
 @pytest.fixture

@@ -108,7 +108,9 @@ class MindoneEngineDenoiser:
     def __init__(self, engine: Any):
         missing = [a for a in MINDONE_ATTRIBUTES if not hasattr(engine, a)]
         if missing:
-            raise TypeError(f"a mindone engine needs attributes {', '.join(MINDONE_ATTRIBUTES)}; missing {', '.join(missing)}")
+            raise TypeError(
+                f"a mindone engine needs attributes {', '.join(MINDONE_ATTRIBUTES)}; missing {', '.join(missing)}"
+            )
         self.engine = engine
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Any, **model_kwargs) -> Tensor:
@@ -126,7 +128,9 @@ def as_denoiser(model: Any, kind: str = "auto") -> DenoiserFn:
     """
     checks.choice("kind", kind, ("auto", "callable", "mindone"))
     if kind == "mindone" or (
-        kind == "auto" and not isinstance(model, MindoneEngineDenoiser) and all(hasattr(model, a) for a in MINDONE_ATTRIBUTES)
+        kind == "auto"
+        and not isinstance(model, MindoneEngineDenoiser)
+        and all(hasattr(model, a) for a in MINDONE_ATTRIBUTES)
     ):
         return MindoneEngineDenoiser(model)
     if not callable(model):

@@ -76,7 +76,9 @@ class LegacyDDPMDiscretization(Discretization):
 
     def get_sigmas(self, n: int) -> np.ndarray:
         if n > self.num_timesteps:
-            raise ValueError(f"num_steps must be <= num_timesteps={self.num_timesteps} for {type(self).__name__}, got {n}")
+            raise ValueError(
+                f"num_steps must be <= num_timesteps={self.num_timesteps} for {type(self).__name__}, got {n}"
+            )
         timesteps = np.linspace(self.num_timesteps - 1, 0, n, endpoint=False).astype(int)[::-1]
         alphas_cumprod = self._alphas_cumprod[timesteps]
         return np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod)[::-1]

@@ -41,7 +41,9 @@ def _check_batched(name: str, cond, batch_size: int) -> None:
         return
     for key in BATCHED_KEYS:
         if key in cond and _batch_size(cond[key]) not in (None, batch_size):
-            raise ValueError(f"{name}[{key!r}] has batch size {_batch_size(cond[key])}, but x has batch size {batch_size}")
+            raise ValueError(
+                f"{name}[{key!r}] has batch size {_batch_size(cond[key])}, but x has batch size {batch_size}"
+            )
 
 
 class Guider:
@@ -93,7 +95,9 @@ class VanillaCFG(Guider):
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         for name, value in (("cond", cond), ("uc", uc)):
             if not isinstance(value, Mapping):
-                raise TypeError(f"VanillaCFG needs {name} to be a dict of conditioning tensors, got {type(value).__name__}")
+                raise TypeError(
+                    f"VanillaCFG needs {name} to be a dict of conditioning tensors, got {type(value).__name__}"
+                )
             _check_batched(name, value, batch_size)
         if set(cond) != set(uc):
             raise ValueError(f"cond and uc must have the same keys, got {sorted(cond)} and {sorted(uc)}")

@@ -59,10 +59,14 @@ def randn(shape: Sequence[int], generator: GeneratorLike = None, dtype=ms.float3
 class NoiseSource:
     """The per-call source of sampler noise: a ``noise_sampler`` callable if given, else the generator(s)."""
 
-    def __init__(self, shape: tuple[int, ...], generator: GeneratorLike = None, noise_sampler: NoiseSampler | None = None):
+    def __init__(
+        self, shape: tuple[int, ...], generator: GeneratorLike = None, noise_sampler: NoiseSampler | None = None
+    ):
         self.shape = tuple(shape)
         if noise_sampler is not None and not callable(noise_sampler):
-            raise TypeError(f"noise_sampler must be callable as noise_sampler(sigma, sigma_next), got {noise_sampler!r}")
+            raise TypeError(
+                f"noise_sampler must be callable as noise_sampler(sigma, sigma_next), got {noise_sampler!r}"
+            )
         self.noise_sampler = noise_sampler
         # Validate (list length, seed types) up front even when a noise_sampler overrides it.
         self.generators = as_generators(generator, self.shape[0])
@@ -77,7 +81,9 @@ class NoiseSource:
         if not isinstance(noise, (Tensor, np.ndarray)):
             raise TypeError(f"noise_sampler must return a Tensor or numpy array, got {type(noise).__name__}")
         if tuple(noise.shape) != self.shape:
-            raise ValueError(f"noise_sampler returned shape {tuple(noise.shape)}, expected {self.shape} (the shape of x)")
+            raise ValueError(
+                f"noise_sampler returned shape {tuple(noise.shape)}, expected {self.shape} (the shape of x)"
+            )
         if isinstance(noise, np.ndarray):
             return Tensor(noise.astype(np.float32, copy=False))  # copied: the caller may reuse its array
         return noise if noise.dtype == ms.float32 else noise.astype(ms.float32)

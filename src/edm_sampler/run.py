@@ -84,12 +84,14 @@ class SamplingRun:
         x_in, sigma_in, cond_in = self.guider.prepare_inputs(x, sigma_t, self.cond, self.uc)
         out = self.denoiser(x_in, sigma_in, cond_in, **self.model_kwargs)
         if not isinstance(out, Tensor):
-            raise ModelOutputError(f"denoiser returned {type(out).__name__} {self._where(sigma)}; expected a Tensor")
+            raise ModelOutputError(
+                f"denoiser returned {type(out).__name__} {self._where(self.i, sigma)}; expected a Tensor"
+            )
         # Reading .shape waits for the model to finish, which stalls the host-side noise draws behind it
         # (about 0.5 ms per step here), so only the first evaluation of a call is checked.
         if self.nfe == 0 and tuple(out.shape) != tuple(x_in.shape):
             raise ModelOutputError(
-                f"denoiser returned shape {tuple(out.shape)} {self._where(sigma)}; expected {tuple(x_in.shape)}"
+                f"denoiser returned shape {tuple(out.shape)} {self._where(self.i, sigma)}; expected {tuple(x_in.shape)}"
             )
         self.nfe += 1
         out = out.astype(ms.float32)  # free when it already is
@@ -97,8 +99,9 @@ class SamplingRun:
         self._finite.append((self.i, sigma, ops.isfinite(out).all()))
         return self.guider(out, sigma_t)
 
-    def _where(self, sigma: float) -> str:
-        return f"at step {self.i} (sigma={sigma:.6g})"
+    @staticmethod
+    def _where(step: int, sigma: float) -> str:
+        return f"at step {step} (sigma={sigma:.6g})"
 
     def report(self, x: Tensor, sigma: float, sigma_hat: float, denoised: Tensor) -> None:
         """Invoke the user callback with k-diffusion's keys; free when there is no callback."""
@@ -111,5 +114,5 @@ class SamplingRun:
             return
         flags = ops.stack([flag for _, _, flag in self._finite]).asnumpy()
         if not flags.all():
-            self.i, sigma, _ = self._finite[int(np.argmin(flags))]
-            raise ModelOutputError(f"denoiser returned NaN/Inf {self._where(sigma)}")
+            step, sigma, _ = self._finite[int(np.argmin(flags))]
+            raise ModelOutputError(f"denoiser returned NaN/Inf {self._where(step, sigma)}")

@@ -39,9 +39,9 @@ class GaussianDenoiser:
 class GaussianMixtureDenoiser:
     """Data from an isotropic Gaussian mixture in ``dim`` dimensions (default: 8 modes on the unit circle in 2-D).
 
-    With components ``N(mu_k, s_k^2 I)`` and weights ``pi_k``, the noisy data is ``N(mu_k, (s_k^2 + sigma^2) I)``; D is
-    the responsibility-weighted sum of the per-component posterior means ``mu_k + s_k^2 / (s_k^2 + sigma^2) (x - mu_k)``.
-    x has shape ``(B, dim)``.
+    With components ``N(mu_k, s_k^2 I)`` and weights ``pi_k``, the noisy data is ``N(mu_k, (s_k^2 + sigma^2) I)``;
+    D is the responsibility-weighted sum of the per-component posterior means
+    ``mu_k + s_k^2 / (s_k^2 + sigma^2) (x - mu_k)``. x has shape ``(B, dim)``.
     """
 
     def __init__(

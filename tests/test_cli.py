@@ -57,16 +57,19 @@ def test_bad_arguments_exit_with_usage_error(tmp_path):
 
 
 def test_console_entry_point_default_run(tmp_path):
-    """The README's main-job command, as a subprocess: defaults, progress bar on stderr, summary on stdout."""
-    result = subprocess.run(
-        [sys.executable, "-m", "edm_sampler", "sample", "--out", str(tmp_path / "samples.png")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "(18 steps)" in result.stderr and "18/18" in result.stderr
-    assert "NFE:           35" in result.stdout
-    assert "class match:   20/20 = 1.000" in result.stdout
-    assert (tmp_path / "samples.png").stat().st_size > 0
+    """The README's main-job command, as a subprocess twice: summary on stdout, progress on stderr, same bytes."""
+    outputs = []
+    for name in ("first.png", "second.png"):
+        result = subprocess.run(
+            [sys.executable, "-m", "edm_sampler", "sample", "--out", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "(18 steps)" in result.stderr and "18/18" in result.stderr
+        assert "NFE:           35" in result.stdout
+        assert "class match:   20/20 = 1.000" in result.stdout
+        outputs.append((tmp_path / name).read_bytes())
+    assert outputs[0] == outputs[1]

@@ -47,7 +47,10 @@ def sample(args: argparse.Namespace) -> int:
     if args.threads is not None:
         import mindspore as ms  # the CLI is an application: it may set process-wide options, the library never does
 
-        ms.device_context.cpu.op_tuning.threads_num(args.threads)
+        try:
+            ms.device_context.cpu.op_tuning.threads_num(args.threads)
+        except AttributeError as err:
+            raise SystemExit(f"--threads needs a MindSpore with ms.device_context ({ms.__version__}): {err}") from err
 
     n = args.num_samples
     labels = np.arange(n) % NUM_CLASSES

@@ -70,11 +70,9 @@ class NoiseSource:
         self.noise_sampler = noise_sampler
         # Validate (list length, seed types) up front even when a noise_sampler overrides it.
         self.generators = as_generators(generator, self.shape[0])
-        self.draws = 0
 
     def __call__(self, sigma: float, sigma_next: float) -> Tensor:
         """One standard-normal draw shaped like x, for the step from ``sigma`` to ``sigma_next``."""
-        self.draws += 1
         if self.noise_sampler is None:
             return randn(self.shape, self.generators)
         noise = self.noise_sampler(sigma, sigma_next)

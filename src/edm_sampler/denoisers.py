@@ -127,11 +127,7 @@ def as_denoiser(model: Any, kind: str = "auto") -> DenoiserFn:
     and any other callable as a plain denoiser; ``"mindone"`` and ``"callable"`` force the choice.
     """
     checks.choice("kind", kind, ("auto", "callable", "mindone"))
-    if kind == "mindone" or (
-        kind == "auto"
-        and not isinstance(model, MindoneEngineDenoiser)
-        and all(hasattr(model, a) for a in MINDONE_ATTRIBUTES)
-    ):
+    if kind == "mindone" or (kind == "auto" and all(hasattr(model, a) for a in MINDONE_ATTRIBUTES)):
         return MindoneEngineDenoiser(model)
     if not callable(model):
         raise TypeError(

@@ -85,7 +85,7 @@ def short_name(cls: type) -> str | None:
 
 
 def aliases_of(short: str) -> list[str]:
-    """All accepted spellings of a built-in short name (used by the README table and tests)."""
+    """All accepted spellings of a built-in short name."""
     entry = _NAMES[short]
     return [k for k, v in _NAMES.items() if v == entry]
 

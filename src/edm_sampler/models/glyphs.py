@@ -61,11 +61,12 @@ class GlyphDenoiser:
         self.size = size
         flat = self.images.reshape(len(self.images), -1)
         mean = flat.mean(0)
+        centered = flat - mean
         self._data = Tensor(flat)  # (M, P)
         # Distances are computed around the dataset mean: smaller norms, less float32 cancellation in |x|^2 - 2xy.
         self._mean = Tensor(mean)
-        self._centered = Tensor(flat - mean)
-        self._half_sq_norm = Tensor(0.5 * ((flat - mean) ** 2).sum(1))  # (M,)
+        self._centered = Tensor(centered)
+        self._half_sq_norm = Tensor(0.5 * (centered**2).sum(1))  # (M,)
         self._class_of = Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[self.labels])  # (M, 10)
 
     @property

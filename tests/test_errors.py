@@ -182,7 +182,7 @@ def test_model_returning_wrong_shape_names_step_and_sigma():
 
 
 def test_model_returning_non_tensor():
-    with pytest.raises(ModelOutputError, match="denoiser returned ndarray at step 0"):
+    with pytest.raises(ModelOutputError, match="returned ndarray at step 0"):
         EulerEDMSampler(num_steps=4)(lambda x, s, c: np.zeros((2, 3)), X)
 
 

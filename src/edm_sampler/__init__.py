@@ -2,7 +2,7 @@
 
 from .checks import ConfigError
 from .config import load_config, load_sampler
-from .denoisers import Denoiser, DiscreteDenoiser, MindoneEngineDenoiser, append_dims, as_denoiser
+from .denoisers import BoundDenoiser, Denoiser, DiscreteDenoiser, MindoneEngineDenoiser, append_dims, as_denoiser
 from .discretization import Discretization, EDMDiscretization, LegacyDDPMDiscretization
 from .guiders import Guider, IdentityGuider, NoDynamicThresholding, VanillaCFG
 from .noise import NoiseSource, randn
@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseDiffusionSampler",
+    "BoundDenoiser",
     "ConfigError",
     "Denoiser",
     "DiscreteDenoiser",

@@ -1,8 +1,14 @@
-"""Guiders: sgm's two-phase protocol around one model evaluation.
+"""Guiders: how one guided model evaluation is built from the sample batch and turned back into one estimate.
 
-``prepare_inputs(x, sigma, cond, uc) -> (x, sigma, cond)`` builds the batch the model sees; ``__call__(denoised,
-sigma)`` turns the model output back into one denoised estimate per sample. :meth:`Guider.check_inputs` runs once
-before sampling so that malformed conditioning fails before the first model call.
+A guider splits sgm's two-phase protocol into pieces the model path can use without redoing work per evaluation:
+
+* :meth:`Guider.check_inputs` and :meth:`Guider.model_cond` run once per sampling call (validation, and the
+  conditioning batch the model sees, e.g. ``[uc; c]`` for CFG);
+* :meth:`Guider.expand` builds the model's x batch and :meth:`Guider.combine` merges the model output back, with
+  the guidance strength :meth:`Guider.scale_at` computed on the host. ``combine`` is pure tensor math, so the model
+  path compiles it (with the preconditioning) into one small graph.
+
+sgm's ``prepare_inputs(x, sigma, cond, uc)`` and ``__call__(denoised, sigma)`` are kept, built from those pieces.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ def _same_value(a, b) -> bool:
 def _check_batched(name: str, cond, batch_size: int) -> None:
     if not isinstance(cond, Mapping):
         return
+    for key, value in cond.items():
+        if isinstance(value, np.ndarray):
+            raise TypeError(
+                f"{name}[{key!r}] is a numpy array; conditioning must be MindSpore Tensors "
+                f"(wrap it: mindspore.Tensor({name}[{key!r}]))"
+            )
     for key in BATCHED_KEYS:
         if key in cond and _batch_size(cond[key]) not in (None, batch_size):
             raise ValueError(
@@ -49,15 +61,36 @@ def _check_batched(name: str, cond, batch_size: int) -> None:
 class Guider:
     """Base guider: one model evaluation per denoise, conditioning passed through unchanged."""
 
+    copies = 1  # how many copies of the sample batch the model sees
+
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         """Validate the conditioning once, before sampling starts."""
         _check_batched("cond", cond, batch_size)
 
-    def prepare_inputs(self, x: Tensor, sigma: Tensor, cond, uc):
-        return x, sigma, cond
+    def model_cond(self, cond, uc):
+        """The conditioning the model sees (built once per sampling call)."""
+        return cond
 
-    def __call__(self, denoised: Tensor, sigma: Tensor) -> Tensor:
+    def expand(self, x: Tensor) -> Tensor:
+        """The model's batch for the sample batch ``x`` (also used for the sigma Tensor)."""
+        return x
+
+    def scale_at(self, sigma: float) -> float:
+        """The guidance strength at noise level ``sigma`` (host side)."""
+        return 1.0
+
+    @staticmethod
+    def combine(denoised: Tensor, scale) -> Tensor:
+        """The guided estimate from the model's denoised batch; pure tensor math (it is compiled)."""
         return denoised
+
+    # sgm's protocol, built from the pieces above
+    def prepare_inputs(self, x: Tensor, sigma: Tensor, cond, uc):
+        return self.expand(x), self.expand(sigma), self.model_cond(cond, uc)
+
+    def __call__(self, denoised: Tensor, sigma) -> Tensor:
+        sigma = float(sigma.asnumpy().reshape(-1)[0]) if isinstance(sigma, Tensor) else float(sigma)
+        return self.combine(denoised, self.scale_at(sigma))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -107,13 +140,21 @@ class VanillaCFG(Guider):
                     f"cond[{key!r}] and uc[{key!r}] differ, but only {', '.join(BATCHED_KEYS)} may differ under CFG"
                 )
 
-    def prepare_inputs(self, x: Tensor, sigma: Tensor, cond, uc):
-        stacked = {k: ops.cat((uc[k], cond[k])) if k in BATCHED_KEYS else cond[k] for k in cond}
-        return ops.cat((x, x)), ops.cat((sigma, sigma)), stacked
+    copies = 2
 
-    def __call__(self, denoised: Tensor, sigma: Tensor) -> Tensor:
+    def model_cond(self, cond, uc):
+        return {k: ops.cat((uc[k], cond[k])) if k in BATCHED_KEYS else cond[k] for k in cond}
+
+    def expand(self, x: Tensor) -> Tensor:
+        return ops.cat((x, x))
+
+    def scale_at(self, sigma: float) -> float:
+        return self.scale
+
+    @staticmethod
+    def combine(denoised: Tensor, scale) -> Tensor:
         uncond, cond = ops.chunk(denoised, 2)
-        return uncond + (cond - uncond) * self.scale
+        return uncond + (cond - uncond) * scale
 
     def __repr__(self) -> str:
         return f"VanillaCFG(scale={self.scale})"

@@ -1,7 +1,8 @@
 """One sampler call's environment: guided model evaluation, noise, progress, callback and bookkeeping.
 
 A sampler's ``step`` receives a :class:`SamplingRun` and calls ``run.denoise(x, sigma)``, ``run.noise(sigma,
-sigma_next)`` and ``run.report(...)``; everything that is not the integrator itself lives here.
+sigma_next)`` and ``run.report(...)``; everything that is not the integrator itself lives here (the model
+evaluation itself in :mod:`edm_sampler.model_path`).
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from tqdm.auto import tqdm
 
-import mindspore as ms
 from mindspore import Tensor, ops
 
+from . import checks
 from .denoisers import as_denoiser
 from .guiders import Guider
+from .model_path import ModelOutputError, ModelPath, where
 from .noise import GeneratorLike, NoiseSampler, NoiseSource
 
+__all__ = ["ModelOutputError", "SamplingRun", "CHECK_FINITE"]
 
-class ModelOutputError(ValueError):
-    """The denoiser returned something a sampler cannot use (wrong type, wrong shape, NaN/Inf)."""
+# When NaN/Inf model outputs are detected: once when the call ends (one host sync per call), after every
+# evaluation (fails at the step, one sync per evaluation), or never.
+CHECK_FINITE = ("call", "step", "off")
 
 
 class SamplingRun:
@@ -41,6 +45,9 @@ class SamplingRun:
         model_kwargs: dict | None = None,
         progress: bool = False,
         label: str = "Sampling",
+        check_finite: str = "call",
+        max_sigma: float | None = None,
+        noise_draws: int | None = None,
     ):
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable as callback(dict), got {callback!r}")
@@ -54,7 +61,17 @@ class SamplingRun:
         if check_inputs is not None:
             check_inputs(cond, uc, self.batch_size)
         self.cond, self.uc = cond, uc
-        self.noise = NoiseSource(x_shape, generator, noise_sampler)
+        self.check_finite = checks.choice("check_finite", check_finite, CHECK_FINITE)
+        self.model = ModelPath(
+            self.denoiser,
+            guider,
+            cond,
+            uc,
+            tuple(x_shape),
+            model_kwargs or {},
+            float(sigmas[0]) if max_sigma is None else max_sigma,
+        )
+        self.noise = NoiseSource(x_shape, generator, noise_sampler, draws=noise_draws)
         self.sigmas = sigmas
         self.num_steps = len(sigmas) - 1
         self.callback = callback
@@ -80,33 +97,23 @@ class SamplingRun:
 
     def denoise(self, x: Tensor, sigma: float) -> Tensor:
         """The guided denoiser output at noise level ``sigma`` (one model evaluation), as float32."""
-        sigma_t = Tensor(np.full((self.batch_size,), sigma, dtype=np.float32))
-        x_in, sigma_in, cond_in = self.guider.prepare_inputs(x, sigma_t, self.cond, self.uc)
-        out = self.denoiser(x_in, sigma_in, cond_in, **self.model_kwargs)
-        if not isinstance(out, Tensor):
-            raise ModelOutputError(
-                f"denoiser returned {type(out).__name__} {self._where(self.i, sigma)}; expected a Tensor"
-            )
-        # Reading .shape waits for the model to finish, which stalls the host-side noise draws behind it
-        # (about 0.5 ms per step here), so only the first evaluation of a call is checked.
-        if self.nfe == 0 and tuple(out.shape) != tuple(x_in.shape):
-            raise ModelOutputError(
-                f"denoiser returned shape {tuple(out.shape)} {self._where(self.i, sigma)}; expected {tuple(x_in.shape)}"
-            )
+        denoised, finite = self.model(x, sigma, self.i)
         self.nfe += 1
-        out = out.astype(ms.float32)  # free when it already is
-        # NaN/Inf are checked lazily in finish(): one host sync per call instead of one per evaluation.
-        self._finite.append((self.i, sigma, ops.isfinite(out).all()))
-        return self.guider(out, sigma_t)
-
-    @staticmethod
-    def _where(step: int, sigma: float) -> str:
-        return f"at step {step} (sigma={sigma:.6g})"
+        if self.check_finite == "step":
+            if not bool(finite):
+                raise ModelOutputError(f"denoiser returned NaN/Inf {where(self.i, sigma)}")
+        elif self.check_finite == "call":
+            self._finite.append((self.i, sigma, finite))
+        return denoised
 
     def report(self, x: Tensor, sigma: float, sigma_hat: float, denoised: Tensor) -> None:
         """Invoke the user callback with k-diffusion's keys; free when there is no callback."""
         if self.callback is not None:
             self.callback({"x": x, "i": self.i, "sigma": sigma, "sigma_hat": sigma_hat, "denoised": denoised})
+
+    def close(self) -> None:
+        """Release per-call resources (a noise draw still in flight); called whether or not sampling succeeded."""
+        self.noise.close()
 
     def finish(self) -> None:
         """Raise if any model evaluation produced NaN/Inf, naming the first step where it happened."""
@@ -115,4 +122,4 @@ class SamplingRun:
         flags = ops.stack([flag for _, _, flag in self._finite]).asnumpy()
         if not flags.all():
             step, sigma, _ = self._finite[int(np.argmin(flags))]
-            raise ModelOutputError(f"denoiser returned NaN/Inf {self._where(step, sigma)}")
+            raise ModelOutputError(f"denoiser returned NaN/Inf {where(step, sigma)}")

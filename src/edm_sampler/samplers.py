@@ -21,7 +21,7 @@ from .functional import add_noise, euler_step, to_d
 from .guiders import IdentityGuider
 from .noise import GeneratorLike, NoiseSampler
 from .registry import instantiate_from_config
-from .run import SamplingRun
+from .run import CHECK_FINITE, SamplingRun
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ class BaseDiffusionSampler:
         init_noise: how the incoming ``x`` is scaled to the first noise level ``sigma_0``: ``"sgm"`` (default,
             ``x`` is unit noise, scaled by ``sqrt(1 + sigma_0**2)`` as sgm/mindone do), ``"edm"`` (unit noise
             scaled by ``sigma_0`` as NVlabs/edm does) or ``"prescaled"`` (k-diffusion: ``x`` is used as given).
+        check_finite: when NaN/Inf model outputs raise :class:`ModelOutputError`: ``"call"`` (default: when the call
+            ends, naming the first bad step; one host sync per call), ``"step"`` (at the evaluation itself; one sync
+            per evaluation) or ``"off"``.
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class BaseDiffusionSampler:
         verbose: bool = False,
         *,
         init_noise: str = "sgm",
+        check_finite: str = "call",
     ):
         if discretization_config is None:
             discretization_config = EDMDiscretization()
@@ -62,6 +66,7 @@ class BaseDiffusionSampler:
         self.num_steps = None if num_steps is None else checks.integer("num_steps", num_steps, minimum=1)
         self.verbose = bool(verbose)
         self.init_noise = checks.choice("init_noise", init_noise, INIT_NOISE)
+        self.check_finite = checks.choice("check_finite", check_finite, CHECK_FINITE)
         self.last_nfe: int | None = None
 
     # -- schedule and inputs -------------------------------------------------------------------------------------
@@ -84,6 +89,14 @@ class BaseDiffusionSampler:
         if self.init_noise == "sgm":
             return math.sqrt(1.0 + sigma_0**2)
         return sigma_0 if self.init_noise == "edm" else 1.0
+
+    def max_model_sigma(self, sigmas: np.ndarray) -> float:
+        """The highest noise level the model will be evaluated at (checked against a discrete denoiser's range)."""
+        return float(sigmas[0])
+
+    def noise_draws(self, sigmas: np.ndarray) -> int | None:
+        """How many noise draws a call over ``sigmas`` makes, if known (they are then drawn ahead on a thread)."""
+        return None
 
     @staticmethod
     def _check_x(x: Any) -> Tensor:
@@ -142,13 +155,19 @@ class BaseDiffusionSampler:
             model_kwargs=model_kwargs,
             progress=self.verbose if disable is None else not disable,
             label=type(self).__name__,
+            check_finite=self.check_finite,
+            max_sigma=self.max_model_sigma(sigmas),
+            noise_draws=self.noise_draws(sigmas),
         )
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
-        # A new float32 tensor: the caller's x is never touched.
-        x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
-        x = self.sample(run, x)
-        run.finish()
+        try:
+            # A new float32 tensor: the caller's x is never touched.
+            x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
+            x = self.sample(run, x)
+            run.finish()
+        finally:
+            run.close()
         self.last_nfe = run.nfe
         return x
 
@@ -192,8 +211,11 @@ class EDMSampler(SingleStepDiffusionSampler):
         guider_config: Any = None,
         verbose: bool = False,
         init_noise: str = "sgm",
+        check_finite: str = "call",
     ):
-        super().__init__(discretization_config, num_steps, guider_config, verbose, init_noise=init_noise)
+        super().__init__(
+            discretization_config, num_steps, guider_config, verbose, init_noise=init_noise, check_finite=check_finite
+        )
         self.s_churn = checks.real("s_churn", s_churn, nonnegative=True)
         self.s_tmin = checks.real("s_tmin", s_tmin, nonnegative=True)
         self.s_tmax = checks.real("s_tmax", s_tmax, nonnegative=True, finite=False)
@@ -206,6 +228,14 @@ class EDMSampler(SingleStepDiffusionSampler):
         if self.s_churn > 0 and self.s_tmin <= sigma <= self.s_tmax:
             return min(self.s_churn / num_steps, math.sqrt(2.0) - 1.0)
         return 0.0
+
+    def max_model_sigma(self, sigmas: np.ndarray) -> float:
+        n = len(sigmas) - 1
+        return max(float(s) * (1.0 + self.gamma(float(s), n)) for s in sigmas[:-1])
+
+    def noise_draws(self, sigmas: np.ndarray) -> int:
+        n = len(sigmas) - 1
+        return sum(self.gamma(float(s), n) > 0 for s in sigmas[:-1])
 
     def churn(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, float]:
         """Algorithm 2, lines 4-6: temporarily increase the noise level to ``sigma_hat``."""

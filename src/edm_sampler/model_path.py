@@ -1,0 +1,206 @@
+"""One guided model evaluation, built once per sampling call and called once per NFE.
+
+Everything that depends only on the call (the conditioning batch, its ``ms.mutable`` marking, the checks) is done
+when the path is built; everything that depends only on sigma (the preconditioning, the sigma and ``c_noise``
+tensors, the guidance scale) is computed on the host once per noise level. Per evaluation what is left is the
+network itself and two small pieces of device work: the network input ``expand(x) * c_in`` and one compiled graph
+``combine(c_out * out + c_skip * x_in, scale)`` that also returns the NaN/Inf flag of the network output.
+
+Three kinds of model are served:
+
+* a preconditioned network (``Denoiser.bind(net)``, a mindone engine) with a built-in guider: the fast path above;
+* a plain callable ``D(x, sigma, cond)`` with a built-in guider: ``D`` on the expanded batch, then the compiled
+  ``combine``;
+* anything with a third-party sgm-style guider (only ``prepare_inputs``/``__call__``): sgm's protocol as is.
+
+Failures inside the model are re-raised as :class:`ModelOutputError` naming the step, sigma and what the model
+was given, instead of a MindSpore stack trace from deep inside a step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+import mindspore as ms
+from mindspore import Tensor, ops
+
+from .denoisers import PreconditionedNetwork, graph_input
+from .guiders import Guider
+
+FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
+
+
+class ModelOutputError(ValueError):
+    """The model failed, or returned something a sampler cannot use (wrong type, wrong shape, NaN/Inf)."""
+
+
+def where(step: int, sigma: float) -> str:
+    return f"at step {step} (sigma={sigma:.6g})"
+
+
+# Compiled output graphs, one per (guider combine function, kind): created once per process, so sampler calls and
+# new guider objects never recompile them (only a new input shape does).
+_OUTPUT_GRAPHS: dict[tuple[Callable, bool], Callable] = {}
+
+
+def output_graph(combine: Callable, preconditioned: bool) -> Callable:
+    """The jitted ``(denoised, all_finite(out))`` for a guider's ``combine``."""
+    key = (combine, preconditioned)
+    if key not in _OUTPUT_GRAPHS:
+        if preconditioned:
+
+            def output(out, x_in, c_skip, c_out, scale):
+                out = out.astype(ms.float32)
+                return combine(out * c_out + x_in * c_skip, scale), ops.isfinite(out).all()
+
+        else:
+
+            def output(out, scale):
+                out = out.astype(ms.float32)
+                return combine(out, scale), ops.isfinite(out).all()
+
+        _OUTPUT_GRAPHS[key] = ms.jit(output)
+    return _OUTPUT_GRAPHS[key]
+
+
+def _scalar(value) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(np.float32(value))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Tensor):
+        return f"Tensor{tuple(value.shape)} {value.dtype}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return type(value).__name__ + "(" + ", ".join(_describe(v) for v in value) + ")"
+    return type(value).__name__
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class ModelPath:
+    """``path(x, sigma, step) -> (denoised, finite_flag)`` for one sampling call. Built by ``SamplingRun``."""
+
+    def __init__(
+        self,
+        denoiser: Any,
+        guider: Any,
+        cond: Any,
+        uc: Any,
+        x_shape: tuple[int, ...],
+        model_kwargs: dict,
+        max_sigma: float,
+    ):
+        self.denoiser = denoiser
+        self.guider = guider
+        self.model_kwargs = model_kwargs
+        self.batch_size = int(x_shape[0])
+        self.ndim = len(x_shape)
+        self.builtin_guider = isinstance(guider, Guider)
+        self.preconditioned = isinstance(denoiser, PreconditionedNetwork) and self.builtin_guider
+        copies = guider.copies if self.builtin_guider else 1
+        self.model_batch = self.batch_size * copies
+        self.cond, self.uc = cond, uc
+        self._check_sigma_range(max_sigma)
+        if self.builtin_guider:
+            model_cond = guider.model_cond(cond, uc)
+            self.model_cond = denoiser.model_cond(model_cond) if self.preconditioned else graph_input(model_cond)
+            self.output = output_graph(type(guider).combine, self.preconditioned)
+        self._per_sigma: dict[float, tuple] = {}
+        self.checked = False  # the first evaluation checks the output's type and shape
+
+    def _check_sigma_range(self, max_sigma: float) -> None:
+        sigma_range = getattr(self.denoiser, "sigma_range", None)
+        if sigma_range is not None and max_sigma > sigma_range[1] * (1.0 + 1e-4):
+            raise ValueError(
+                f"the schedule reaches sigma={max_sigma:.6g}, but the discrete denoiser's noise levels end at "
+                f"sigma={sigma_range[1]:.6g}: the network would be told sigma={sigma_range[1]:.6g} while the sample "
+                "is noisier. Use a discretization within the denoiser's range (e.g. LegacyDDPMDiscretization, or "
+                f"EDMDiscretization(sigma_max<={sigma_range[1]:.4g})), and keep churn off at the top level"
+            )
+
+    # -- per noise level, on the host -----------------------------------------------------------------------------
+
+    def _at(self, sigma: float) -> tuple:
+        """Everything that depends only on sigma, computed once per noise level of the call."""
+        cached = self._per_sigma.get(sigma)
+        if cached is None:
+            scale = _scalar(self.guider.scale_at(sigma)) if self.builtin_guider else None
+            if self.preconditioned:
+                p = self.denoiser.preconditioning(np.full(self.model_batch, np.float32(sigma), np.float64), self.ndim)
+                cached = (p, _scalar(p.c_skip), _scalar(p.c_out), scale)
+            else:
+                sigma_t = Tensor(np.full((self.batch_size,), sigma, dtype=np.float32))
+                sigma_in = self.guider.expand(sigma_t) if self.builtin_guider else None
+                cached = (sigma_t, sigma_in, scale)
+            self._per_sigma[sigma] = cached
+        return cached
+
+    # -- one evaluation -----------------------------------------------------------------------------------------
+
+    def __call__(self, x: Tensor, sigma: float, step: int) -> tuple[Tensor, Tensor]:
+        if self.preconditioned:
+            p, c_skip, c_out, scale = self._at(sigma)
+            x_in = self.guider.expand(x)
+            net_in = self.denoiser.network_input(x_in, p.c_in)
+            out = self._call(
+                self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in.shape
+            )
+            return self.output(out, x_in, c_skip, c_out, scale)
+        sigma_t, sigma_in, scale = self._at(sigma)
+        if self.builtin_guider:
+            x_in = self.guider.expand(x)
+            out = self._call(self.denoiser, (x_in, sigma_in, self.model_cond), step, sigma, x_in.shape)
+            return self.output(out, scale)
+        x_in, sigma_in, cond_in = self.guider.prepare_inputs(x, sigma_t, self.cond, self.uc)
+        out = self._call(self.denoiser, (x_in, sigma_in, cond_in), step, sigma, x_in.shape)
+        return self.guider(out.astype(ms.float32), sigma_t), ops.isfinite(out).all()
+
+    def _call(self, fn: Callable, args: tuple, step: int, sigma: float, expected_shape) -> Tensor:
+        try:
+            out = fn(*args, **self.model_kwargs)
+        except ModelOutputError:
+            raise
+        except Exception as err:
+            kwargs = f", **{_describe(self.model_kwargs)}" if self.model_kwargs else ""
+            raise ModelOutputError(
+                f"the model raised {type(err).__name__} {where(step, sigma)}: {_first_line(err)}\n"
+                f"  it was called as {_name(fn)}({', '.join(_describe(a) for a in args)}{kwargs})"
+            ) from err
+        if not self.checked:
+            self._check_output(out, step, sigma, tuple(expected_shape))
+        return out
+
+    def _check_output(self, out: Any, step: int, sigma: float, expected_shape: tuple) -> None:
+        # Reading .shape waits for the model to finish, which would stall the host-side work queued behind it, so
+        # only the first evaluation of a call is checked (a network's output shape depends only on its input shape).
+        if not isinstance(out, Tensor):
+            raise ModelOutputError(
+                f"the model returned {_describe(out)} {where(step, sigma)}; expected a Tensor of shape {expected_shape}"
+            )
+        if tuple(out.shape) != expected_shape:
+            raise ModelOutputError(
+                f"the model returned shape {tuple(out.shape)} {where(step, sigma)}; expected {expected_shape} "
+                "(the shape of its input)"
+            )
+        if out.dtype not in FLOAT_DTYPES:
+            raise ModelOutputError(
+                f"the model returned a {out.dtype} Tensor {where(step, sigma)}; expected a floating-point Tensor"
+            )
+        self.checked = True
+
+
+def _name(fn: Callable) -> str:
+    owner = getattr(fn, "__self__", None)
+    if owner is not None and hasattr(owner, "network"):
+        return f"network {type(owner.network).__name__}"
+    if owner is not None and hasattr(owner, "engine"):
+        return "engine.model"
+    return getattr(fn, "__name__", type(fn).__name__)

@@ -186,17 +186,47 @@ def test_model_returning_non_tensor():
         EulerEDMSampler(num_steps=4)(lambda x, s, c: np.zeros((2, 3)), X)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_model_returning_nan_or_inf_names_the_first_bad_step(bad):
-    sigmas = EDMDiscretization()(5)
+def _poisoned_at(sigma_bad: float, bad: float):
+    """A model that is finite except when evaluated at ``sigma_bad``; it records the sigmas it saw."""
 
     def model(x, sigma, cond):
-        # non-finite only when evaluated at sigma_2 (the third step)
-        poison = float(bad) if abs(float(sigma.asnumpy()[0]) - sigmas[2]) < 1e-3 * sigmas[2] else 0.0
-        return x * 0.5 + poison
+        seen = float(sigma.asnumpy()[0])
+        model.sigmas.append(seen)
+        return x * 0.5 + (bad if abs(seen - sigma_bad) < 1e-3 * sigma_bad else 0.0)
 
+    model.sigmas = []
+    return model
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_check_finite_step_stops_at_the_bad_evaluation(bad):
+    sigmas = EDMDiscretization()(5)
+    model = _poisoned_at(sigmas[2], bad)
     with pytest.raises(ModelOutputError, match=rf"NaN/Inf at step 2 \(sigma={sigmas[2]:.6g}\)"):
-        EulerEDMSampler(num_steps=5)(model, X)
+        EulerEDMSampler(num_steps=5, check_finite="step")(model, X)
+    assert len(model.sigmas) == 3  # nothing evaluated after the bad step
+
+
+@pytest.mark.parametrize("sampler_cls", [EulerEDMSampler, HeunEDMSampler])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_check_finite_call_raises_when_the_call_ends(sampler_cls, bad):
+    """The default: a non-finite model output anywhere reaches the result through the update, checked once."""
+    sigmas = EDMDiscretization()(5)
+    model = _poisoned_at(sigmas[2], bad)
+    with pytest.raises(ModelOutputError, match="result holds NaN/Inf after .* model evaluations.*check_finite='step'"):
+        sampler_cls(num_steps=5)(model, X)
+
+
+def test_check_finite_off_returns_the_non_finite_result():
+    sigmas = EDMDiscretization()(5)
+    out = EulerEDMSampler(num_steps=5, check_finite="off")(_poisoned_at(sigmas[2], np.nan), X)
+    assert np.isnan(out.asnumpy()).all()
+
+
+@pytest.mark.parametrize("value", ["always", None, True, "STEP"])
+def test_check_finite_rejects_unknown_values(value):
+    with pytest.raises(ValueError, match="check_finite must be one of 'call', 'step', 'off'"):
+        EulerEDMSampler(num_steps=5, check_finite=value)
 
 
 def test_noise_sampler_returning_wrong_shape():

@@ -5,8 +5,8 @@ A guider splits sgm's two-phase protocol into pieces the model path can use with
 * :meth:`Guider.check_inputs` and :meth:`Guider.model_cond` run once per sampling call (validation, and the
   conditioning batch the model sees, e.g. ``[uc; c]`` for CFG);
 * :meth:`Guider.expand` builds the model's x batch and :meth:`Guider.combine` merges the model output back, with
-  the guidance strength :meth:`Guider.scale_at` computed on the host. ``combine`` is pure tensor math, so the model
-  path compiles it (with the preconditioning) into one small graph.
+  the guidance strength :meth:`Guider.scale_at` computed on the host. Both are static, pure tensor math, so in
+  graph mode the model path compiles them into the network's graph.
 
 sgm's ``prepare_inputs(x, sigma, cond, uc)`` and ``__call__(denoised, sigma)`` are kept, built from those pieces.
 """
@@ -71,8 +71,9 @@ class Guider:
         """The conditioning the model sees (built once per sampling call)."""
         return cond
 
-    def expand(self, x: Tensor) -> Tensor:
-        """The model's batch for the sample batch ``x`` (also used for the sigma Tensor)."""
+    @staticmethod
+    def expand(x: Tensor) -> Tensor:
+        """The model's batch for the sample batch ``x`` (also used for the sigma Tensor); pure tensor math."""
         return x
 
     def scale_at(self, sigma: float) -> float:
@@ -81,7 +82,7 @@ class Guider:
 
     @staticmethod
     def combine(denoised: Tensor, scale) -> Tensor:
-        """The guided estimate from the model's denoised batch; pure tensor math (it is compiled)."""
+        """The guided estimate from the model's denoised batch; pure tensor math."""
         return denoised
 
     # sgm's protocol, built from the pieces above
@@ -145,7 +146,8 @@ class VanillaCFG(Guider):
     def model_cond(self, cond, uc):
         return {k: ops.cat((uc[k], cond[k])) if k in BATCHED_KEYS else cond[k] for k in cond}
 
-    def expand(self, x: Tensor) -> Tensor:
+    @staticmethod
+    def expand(x: Tensor) -> Tensor:
         return ops.cat((x, x))
 
     def scale_at(self, sigma: float) -> float:

@@ -3,18 +3,20 @@
 Everything that depends only on the call (the conditioning batch, its ``ms.mutable`` marking, the checks) is done
 when the path is built; everything that depends only on sigma (the preconditioning, the sigma and ``c_noise``
 tensors, the guidance scale) is computed on the host once per noise level. Per evaluation what is left is the
-network itself and two small pieces of device work: the network input ``expand(x) * c_in`` and one compiled graph
-``combine(c_out * out + c_skip * x_in, scale)`` that also returns the NaN/Inf flag of the network output.
+network and a handful of elementwise ops: ``expand(x) * c_in`` before it, ``combine(c_out * out + c_skip * x_in)``
+after it.
 
 Three kinds of model are served:
 
-* a preconditioned network (``Denoiser.bind(net)``, a mindone engine) with a built-in guider: the fast path above;
-* a plain callable ``D(x, sigma, cond)`` with a built-in guider: ``D`` on the expanded batch, then the compiled
-  ``combine``;
+* a preconditioned network (``Denoiser.bind(net)``, a mindone engine) with a built-in guider. In graph mode a
+  bound ``nn.Cell`` network is evaluated inside one :class:`GuidedNetwork` cell, so the glue compiles into the
+  network's graph (one graph launch per evaluation; cached on the bound denoiser, so later calls do not compile);
+* a plain callable ``D(x, sigma, cond)`` with a built-in guider;
 * anything with a third-party sgm-style guider (only ``prepare_inputs``/``__call__``): sgm's protocol as is.
 
 Failures inside the model are re-raised as :class:`ModelOutputError` naming the step, sigma and what the model
-was given, instead of a MindSpore stack trace from deep inside a step.
+was given, instead of a MindSpore stack trace from deep inside a step. The first evaluation of every call runs
+the network on its own so its output's type and shape can be checked.
 """
 
 from __future__ import annotations
@@ -24,9 +26,9 @@ from typing import Any, Callable
 import numpy as np
 
 import mindspore as ms
-from mindspore import Tensor, ops
+from mindspore import Tensor, nn
 
-from .denoisers import PreconditionedNetwork, graph_input
+from .denoisers import BoundDenoiser, PreconditionedNetwork, graph_input
 from .guiders import Guider
 
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
@@ -40,33 +42,24 @@ def where(step: int, sigma: float) -> str:
     return f"at step {step} (sigma={sigma:.6g})"
 
 
-# Compiled output graphs, one per (guider combine function, kind): created once per process, so sampler calls and
-# new guider objects never recompile them (only a new input shape does).
-_OUTPUT_GRAPHS: dict[tuple[Callable, bool], Callable] = {}
+class GuidedNetwork(nn.Cell):
+    """``combine(c_out * net(expand(x) * c_in, c_noise, cond) + c_skip * expand(x), scale)`` as one cell.
 
+    Used in graph mode, where calling it compiles the glue together with the network (scalars are 0-d tensors, so
+    new values do not recompile).
+    """
 
-def output_graph(combine: Callable, preconditioned: bool) -> Callable:
-    """The jitted ``(denoised, all_finite(out))`` for a guider's ``combine``."""
-    key = (combine, preconditioned)
-    if key not in _OUTPUT_GRAPHS:
-        if preconditioned:
+    def __init__(self, network: nn.Cell, guider: Guider, dtype=None):
+        super().__init__()
+        self.network = network
+        self.expand = type(guider).expand
+        self.combine = type(guider).combine
+        self.dtype = ms.float32 if dtype is None else dtype
 
-            def output(out, x_in, c_skip, c_out, scale):
-                out = out.astype(ms.float32)
-                return combine(out * c_out + x_in * c_skip, scale), ops.isfinite(out).all()
-
-        else:
-
-            def output(out, scale):
-                out = out.astype(ms.float32)
-                return combine(out, scale), ops.isfinite(out).all()
-
-        _OUTPUT_GRAPHS[key] = ms.jit(output)
-    return _OUTPUT_GRAPHS[key]
-
-
-def _scalar(value) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(np.float32(value))
+    def construct(self, x, c_in, c_skip, c_out, c_noise, cond, scale):
+        x_in = self.expand(x)
+        out = self.network((x_in * c_in).astype(self.dtype), c_noise, cond)
+        return self.combine(out.astype(ms.float32) * c_out + x_in * c_skip, scale)
 
 
 def _describe(value: Any) -> str:
@@ -85,8 +78,17 @@ def _first_line(err: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _name(fn: Callable) -> str:
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, BoundDenoiser):
+        return f"network {type(owner.network).__name__}"
+    if owner is not None and hasattr(owner, "engine"):
+        return "engine.model"
+    return getattr(fn, "__name__", type(fn).__name__)
+
+
 class ModelPath:
-    """``path(x, sigma, step) -> (denoised, finite_flag)`` for one sampling call. Built by ``SamplingRun``."""
+    """``path(x, sigma, step) -> denoised`` for one sampling call. Built by ``SamplingRun``."""
 
     def __init__(
         self,
@@ -105,14 +107,13 @@ class ModelPath:
         self.ndim = len(x_shape)
         self.builtin_guider = isinstance(guider, Guider)
         self.preconditioned = isinstance(denoiser, PreconditionedNetwork) and self.builtin_guider
-        copies = guider.copies if self.builtin_guider else 1
-        self.model_batch = self.batch_size * copies
+        self.model_batch = self.batch_size * (guider.copies if self.builtin_guider else 1)
         self.cond, self.uc = cond, uc
         self._check_sigma_range(max_sigma)
         if self.builtin_guider:
             model_cond = guider.model_cond(cond, uc)
             self.model_cond = denoiser.model_cond(model_cond) if self.preconditioned else graph_input(model_cond)
-            self.output = output_graph(type(guider).combine, self.preconditioned)
+        self.fused = self._fused_network()
         self._per_sigma: dict[float, tuple] = {}
         self.checked = False  # the first evaluation checks the output's type and shape
 
@@ -126,16 +127,32 @@ class ModelPath:
                 f"EDMDiscretization(sigma_max<={sigma_range[1]:.4g})), and keep churn off at the top level"
             )
 
+    def _fused_network(self) -> GuidedNetwork | None:
+        """The graph-mode cell for a bound ``nn.Cell`` network (keyword arguments keep the unfused path)."""
+        den = self.denoiser
+        if not (self.preconditioned and isinstance(den, BoundDenoiser) and isinstance(den.network, nn.Cell)):
+            return None
+        if self.model_kwargs or ms.get_context("mode") != ms.GRAPH_MODE:
+            return None
+        key = (type(self.guider).expand, type(self.guider).combine)
+        cells = den.__dict__.setdefault("_guided_cells", {})
+        if key not in cells:
+            cells[key] = GuidedNetwork(den.network, self.guider, den.dtype)
+        return cells[key]
+
     # -- per noise level, on the host -----------------------------------------------------------------------------
 
     def _at(self, sigma: float) -> tuple:
         """Everything that depends only on sigma, computed once per noise level of the call."""
         cached = self._per_sigma.get(sigma)
         if cached is None:
-            scale = _scalar(self.guider.scale_at(sigma)) if self.builtin_guider else None
+            scale = self.guider.scale_at(sigma) if self.builtin_guider else None
             if self.preconditioned:
                 p = self.denoiser.preconditioning(np.full(self.model_batch, np.float32(sigma), np.float64), self.ndim)
-                cached = (p, _scalar(p.c_skip), _scalar(p.c_out), scale)
+                tensors = None
+                if self.fused is not None:  # graph inputs: 0-d tensors, so new values do not recompile
+                    tensors = tuple(Tensor(np.float32(v)) for v in (p.c_in, p.c_skip, p.c_out, scale))
+                cached = (p, scale, tensors)
             else:
                 sigma_t = Tensor(np.full((self.batch_size,), sigma, dtype=np.float32))
                 sigma_in = self.guider.expand(sigma_t) if self.builtin_guider else None
@@ -145,37 +162,40 @@ class ModelPath:
 
     # -- one evaluation -----------------------------------------------------------------------------------------
 
-    def __call__(self, x: Tensor, sigma: float, step: int) -> tuple[Tensor, Tensor]:
+    def __call__(self, x: Tensor, sigma: float, step: int) -> Tensor:
         if self.preconditioned:
-            p, c_skip, c_out, scale = self._at(sigma)
+            p, scale, tensors = self._at(sigma)
+            if self.checked and self.fused is not None and tensors is not None:
+                c_in, c_skip, c_out, scale_t = tensors
+                args = (x, c_in, c_skip, c_out, p.c_noise, self.model_cond, scale_t)
+                return self._call(self.fused, args, step, sigma)
             x_in = self.guider.expand(x)
             net_in = self.denoiser.network_input(x_in, p.c_in)
-            out = self._call(
-                self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in.shape
-            )
-            return self.output(out, x_in, c_skip, c_out, scale)
+            out = self._call(self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in)
+            return self.guider.combine(out.astype(ms.float32) * p.c_out + x_in * p.c_skip, scale)
         sigma_t, sigma_in, scale = self._at(sigma)
         if self.builtin_guider:
             x_in = self.guider.expand(x)
-            out = self._call(self.denoiser, (x_in, sigma_in, self.model_cond), step, sigma, x_in.shape)
-            return self.output(out, scale)
+            out = self._call(self.denoiser, (x_in, sigma_in, self.model_cond), step, sigma, x_in)
+            return self.guider.combine(out.astype(ms.float32), scale)
         x_in, sigma_in, cond_in = self.guider.prepare_inputs(x, sigma_t, self.cond, self.uc)
-        out = self._call(self.denoiser, (x_in, sigma_in, cond_in), step, sigma, x_in.shape)
-        return self.guider(out.astype(ms.float32), sigma_t), ops.isfinite(out).all()
+        out = self._call(self.denoiser, (x_in, sigma_in, cond_in), step, sigma, x_in)
+        return self.guider(out.astype(ms.float32), sigma_t)
 
-    def _call(self, fn: Callable, args: tuple, step: int, sigma: float, expected_shape) -> Tensor:
+    def _call(self, fn: Callable, args: tuple, step: int, sigma: float, model_input: Tensor | None = None) -> Tensor:
+        kwargs = {} if fn is self.fused else self.model_kwargs
         try:
-            out = fn(*args, **self.model_kwargs)
+            out = fn(*args, **kwargs)
         except ModelOutputError:
             raise
         except Exception as err:
-            kwargs = f", **{_describe(self.model_kwargs)}" if self.model_kwargs else ""
+            given = ", ".join(_describe(a) for a in args) + (f", **{_describe(kwargs)}" if kwargs else "")
             raise ModelOutputError(
                 f"the model raised {type(err).__name__} {where(step, sigma)}: {_first_line(err)}\n"
-                f"  it was called as {_name(fn)}({', '.join(_describe(a) for a in args)}{kwargs})"
+                f"  it was called as {_name(fn)}({given})"
             ) from err
-        if not self.checked:
-            self._check_output(out, step, sigma, tuple(expected_shape))
+        if not self.checked and model_input is not None:
+            self._check_output(out, step, sigma, tuple(model_input.shape))
         return out
 
     def _check_output(self, out: Any, step: int, sigma: float, expected_shape: tuple) -> None:
@@ -195,12 +215,3 @@ class ModelPath:
                 f"the model returned a {out.dtype} Tensor {where(step, sigma)}; expected a floating-point Tensor"
             )
         self.checked = True
-
-
-def _name(fn: Callable) -> str:
-    owner = getattr(fn, "__self__", None)
-    if owner is not None and hasattr(owner, "network"):
-        return f"network {type(owner.network).__name__}"
-    if owner is not None and hasattr(owner, "engine"):
-        return "engine.model"
-    return getattr(fn, "__name__", type(fn).__name__)

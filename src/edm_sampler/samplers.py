@@ -41,8 +41,8 @@ class BaseDiffusionSampler:
             ``x`` is unit noise, scaled by ``sqrt(1 + sigma_0**2)`` as sgm/mindone do), ``"edm"`` (unit noise
             scaled by ``sigma_0`` as NVlabs/edm does) or ``"prescaled"`` (k-diffusion: ``x`` is used as given).
         check_finite: when NaN/Inf model outputs raise :class:`ModelOutputError`: ``"call"`` (default: when the call
-            ends, naming the first bad step; one host sync per call), ``"step"`` (at the evaluation itself; one sync
-            per evaluation) or ``"off"``.
+            ends, if the result holds NaN/Inf; one check per call), ``"step"`` (at the evaluation that produced
+            them, naming its step and sigma; one check and host sync per evaluation) or ``"off"``.
     """
 
     def __init__(
@@ -165,7 +165,7 @@ class BaseDiffusionSampler:
             # A new float32 tensor: the caller's x is never touched.
             x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
             x = self.sample(run, x)
-            run.finish()
+            run.finish(x)
         finally:
             run.close()
         self.last_nfe = run.nfe

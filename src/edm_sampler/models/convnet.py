@@ -1,7 +1,8 @@
 """A small conditional conv net: a real ``nn.Cell`` for tests and benchmarks (random weights, no download).
 
 It has the interface sgm's and mindone's networks have behind a ``Denoiser``: ``net(x, c_noise, cond)`` where
-``c_noise`` is a ``(B,)`` float Tensor and ``cond`` a dict with an optional ``(B, vector_dim)`` ``"vector"`` entry.
+``c_noise`` is a ``(B,)`` Tensor (float, or the integer level index a ``DiscreteDenoiser`` passes) and ``cond`` a
+dict with an optional ``(B, vector_dim)`` ``"vector"`` entry.
 Four 3x3 convolutions (``channels`` wide) with SiLU, and a noise/class embedding added after the first one.
 """
 
@@ -52,7 +53,7 @@ class TinyConvNet(nn.Cell):
         self.act = nn.SiLU()
 
     def construct(self, x, c_noise, cond=None):
-        emb = self.noise_embed(c_noise.reshape(-1, 1))
+        emb = self.noise_embed(c_noise.reshape(-1, 1).astype(x.dtype))  # c_noise may be an integer level index
         if cond is not None:
             emb = emb + self.vector_embed(cond["vector"])
         h = self.act(self.conv_in(x) + emb.reshape(emb.shape[0], -1, 1, 1))

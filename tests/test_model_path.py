@@ -7,6 +7,7 @@ import hashlib
 
 import numpy as np
 import pytest
+from realnets import SHAPE, TRACES, B, TracedNet, _trace, conditioning, small_net
 
 import mindspore as ms
 from mindspore import Tensor, nn, ops
@@ -27,41 +28,6 @@ from edm_sampler import (
     randn,
 )
 from edm_sampler.models.convnet import TinyConvNet
-
-try:  # runs at compile time only: a trace counter that sees every (re)compile of the graph it is in
-    from mindspore.ops import constexpr
-except ImportError:  # pragma: no cover
-    from mindspore import constexpr
-
-TRACES: list[str] = []
-
-
-@constexpr
-def _trace(name):
-    TRACES.append(name)
-    return 0
-
-
-class TracedNet(TinyConvNet):
-    """TinyConvNet that records each time MindSpore compiles (traces) its construct."""
-
-    def construct(self, x, c_noise, cond=None):
-        _trace("net")
-        return super().construct(x, c_noise, cond)
-
-
-B, SHAPE = 2, (4, 8, 8)
-
-
-def small_net(cls=TinyConvNet, **kwargs):
-    return cls(channels=8, **kwargs)
-
-
-def conditioning(seed=0, batch=B):
-    rng = np.random.default_rng(seed)
-    cond = {"vector": Tensor(np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])}
-    uc = {"vector": Tensor(np.zeros((batch, 10), np.float32))}
-    return cond, uc
 
 
 def sample(denoiser, guider=None, seed=0, steps=3, sampler_cls=EulerEDMSampler, model_kwargs=None, **kwargs):

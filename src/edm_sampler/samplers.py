@@ -18,6 +18,7 @@ from mindspore import Tensor
 from . import checks
 from .discretization import EDMDiscretization
 from .functional import add_noise, euler_step, to_d
+from .graph_loop import check_supported, sample_loop
 from .guiders import IdentityGuider
 from .noise import GeneratorLike, NoiseSampler
 from .registry import instantiate_from_config
@@ -197,7 +198,11 @@ class EDMSampler(SingleStepDiffusionSampler):
     At each step the noise level is first raised from ``sigma_i`` to ``sigma_hat = sigma_i (1 + gamma_i)`` with
     ``gamma_i = min(s_churn / N, sqrt(2) - 1)`` if ``s_tmin <= sigma_i <= s_tmax`` else 0, by adding fresh noise of
     std ``s_noise * sqrt(sigma_hat^2 - sigma_i^2)``; noise is drawn only when ``gamma_i > 0``.
+
+    ``graph_loop=True`` runs the whole loop as one compiled graph (see :mod:`edm_sampler.graph_loop`).
     """
+
+    loop_kind = "euler"
 
     def __init__(
         self,
@@ -212,10 +217,14 @@ class EDMSampler(SingleStepDiffusionSampler):
         verbose: bool = False,
         init_noise: str = "sgm",
         check_finite: str = "call",
+        graph_loop: bool = False,
     ):
         super().__init__(
             discretization_config, num_steps, guider_config, verbose, init_noise=init_noise, check_finite=check_finite
         )
+        if not isinstance(graph_loop, bool):
+            raise TypeError(f"graph_loop must be True or False, got {graph_loop!r}")
+        self.graph_loop = graph_loop
         self.s_churn = checks.real("s_churn", s_churn, nonnegative=True)
         self.s_tmin = checks.real("s_tmin", s_tmin, nonnegative=True)
         self.s_tmax = checks.real("s_tmax", s_tmax, nonnegative=True, finite=False)
@@ -237,6 +246,12 @@ class EDMSampler(SingleStepDiffusionSampler):
         n = len(sigmas) - 1
         return sum(self.gamma(float(s), n) > 0 for s in sigmas[:-1])
 
+    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
+        if not self.graph_loop:
+            return super().sample(run, x)
+        check_supported(run.denoiser, run.guider, run.callback, run.model_kwargs, run.check_finite)
+        return sample_loop(self.loop_kind, self, run, x)
+
     def churn(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, float]:
         """Algorithm 2, lines 4-6: temporarily increase the noise level to ``sigma_hat``."""
         gamma = self.gamma(sigma, run.num_steps)
@@ -256,7 +271,8 @@ class EDMSampler(SingleStepDiffusionSampler):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(s_churn={self.s_churn}, s_tmin={self.s_tmin}, s_tmax={self.s_tmax}, "
-            f"s_noise={self.s_noise}, num_steps={self.num_steps}, init_noise={self.init_noise!r})"
+            f"s_noise={self.s_noise}, num_steps={self.num_steps}, init_noise={self.init_noise!r}"
+            + (", graph_loop=True)" if self.graph_loop else ")")
         )
 
 
@@ -269,6 +285,8 @@ class HeunEDMSampler(EDMSampler):
 
     The correction is skipped on the final step to ``sigma = 0``, where ``d'`` is undefined.
     """
+
+    loop_kind = "heun"
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
         x_hat, sigma_hat = self.churn(run, x, sigma, sigma_next)

@@ -214,8 +214,8 @@ def test_bound_denoiser_matches_its_definition():
     np.testing.assert_allclose(out, c_skip * x.asnumpy() + c_out * f, rtol=1e-5, atol=1e-5)
 
 
-def test_prefetched_noise_is_the_noise_drawn_in_place():
-    """Churn noise is drawn ahead on a thread: same draws, same order, and no extra draw from the caller's generator."""
+def test_generator_noise_is_drawn_in_step_order():
+    """The churn noise is the caller's generator stream, drawn in step order, and nothing more is drawn from it."""
     denoiser = Denoiser(EDMScaling()).bind(small_net())
     steps = 4
     reference = np.random.default_rng(5)
@@ -226,10 +226,10 @@ def test_prefetched_noise_is_the_noise_drawn_in_place():
         noise_sampler=lambda s, sn: reference.standard_normal((B, *SHAPE), dtype=np.float32),
     )
     generator = np.random.default_rng(5)
-    prefetched = EulerEDMSampler(num_steps=steps, s_churn=2.0)(
+    drawn = EulerEDMSampler(num_steps=steps, s_churn=2.0)(
         denoiser, randn((B, *SHAPE), generator=0), conditioning(0)[0], generator=generator
     )
-    np.testing.assert_array_equal(prefetched.asnumpy(), in_place.asnumpy())
+    np.testing.assert_array_equal(drawn.asnumpy(), in_place.asnumpy())
     assert generator.bit_generator.state == reference.bit_generator.state
 
 

@@ -8,7 +8,6 @@ comes from generator ``k`` alone, so a sample is the same whether it is generate
 from __future__ import annotations
 
 import numbers
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Sequence, Union
 
 import numpy as np
@@ -44,40 +43,24 @@ def as_generators(generator: GeneratorLike, batch_size: int) -> np.random.Genera
     return _as_generator(generator, "generator")
 
 
-def _standard_normal(shape: tuple[int, ...], gens) -> np.ndarray:
-    if isinstance(gens, list):
-        return np.stack([g.standard_normal(shape[1:], dtype=np.float32) for g in gens])
-    return gens.standard_normal(shape, dtype=np.float32)
-
-
 def randn(shape: Sequence[int], generator: GeneratorLike = None, dtype=ms.float32) -> Tensor:
     """Standard normal noise of ``shape`` as a Tensor; with a list of generators, one per item of ``shape[0]``."""
     shape = tuple(int(s) for s in shape)
-    array = _standard_normal(shape, as_generators(generator, shape[0] if shape else 1))
+    gens = as_generators(generator, shape[0] if shape else 1)
+    if isinstance(gens, list):
+        array = np.stack([g.standard_normal(shape[1:], dtype=np.float32) for g in gens])
+    else:
+        array = gens.standard_normal(shape, dtype=np.float32)
     # from_numpy shares the fresh array instead of copying it (about 50 us per 65k floats)
     tensor = Tensor.from_numpy(array)
     return tensor if dtype == ms.float32 else tensor.astype(dtype)
 
 
-# One host thread draws noise ahead for every sampling call: NumPy releases the GIL while it fills an array, so the
-# next draw overlaps the model and the queued device work. Each call has at most one draw in flight, so its draws
-# still happen one after another, in order, from its own generators: the same bits as drawing them in place.
-_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edm_sampler-noise")
-
-
 class NoiseSource:
-    """The per-call source of sampler noise: a ``noise_sampler`` callable if given, else the generator(s).
-
-    ``draws`` is how many draws the call will make, when the sampler knows it: they are then drawn one ahead on a
-    host thread (never more than ``draws``, so the generators end in the same state as without prefetching).
-    """
+    """The per-call source of sampler noise: a ``noise_sampler`` callable if given, else the generator(s)."""
 
     def __init__(
-        self,
-        shape: tuple[int, ...],
-        generator: GeneratorLike = None,
-        noise_sampler: NoiseSampler | None = None,
-        draws: int | None = None,
+        self, shape: tuple[int, ...], generator: GeneratorLike = None, noise_sampler: NoiseSampler | None = None
     ):
         self.shape = tuple(shape)
         if noise_sampler is not None and not callable(noise_sampler):
@@ -87,30 +70,11 @@ class NoiseSource:
         self.noise_sampler = noise_sampler
         # Validate (list length, seed types) up front even when a noise_sampler overrides it.
         self.generators = as_generators(generator, self.shape[0])
-        self._ahead = 0 if noise_sampler is not None or draws is None else int(draws)
-        self._pending: Future | None = None
-        self._prefetch()
-
-    def _prefetch(self) -> None:
-        if self._ahead > 0:
-            self._ahead -= 1
-            self._pending = _PREFETCH.submit(_standard_normal, self.shape, self.generators)
-
-    def close(self) -> None:
-        """Wait for a draw still in flight, so the caller's generators are not in use after the call returns."""
-        if self._pending is not None:
-            self._pending.exception()
-            self._pending = None
 
     def __call__(self, sigma: float, sigma_next: float) -> Tensor:
         """One standard-normal draw shaped like x, for the step from ``sigma`` to ``sigma_next``."""
         if self.noise_sampler is None:
-            if self._pending is None:
-                return Tensor.from_numpy(_standard_normal(self.shape, self.generators))
-            array = self._pending.result()
-            self._pending = None
-            self._prefetch()
-            return Tensor.from_numpy(array)
+            return randn(self.shape, self.generators)
         noise = self.noise_sampler(sigma, sigma_next)
         if not isinstance(noise, (Tensor, np.ndarray)):
             raise TypeError(f"noise_sampler must return a Tensor or numpy array, got {type(noise).__name__}")

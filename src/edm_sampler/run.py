@@ -48,7 +48,6 @@ class SamplingRun:
         label: str = "Sampling",
         check_finite: str = "call",
         max_sigma: float | None = None,
-        noise_draws: int | None = None,
     ):
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable as callback(dict), got {callback!r}")
@@ -72,7 +71,7 @@ class SamplingRun:
             model_kwargs or {},
             float(sigmas[0]) if max_sigma is None else max_sigma,
         )
-        self.noise = NoiseSource(x_shape, generator, noise_sampler, draws=noise_draws)
+        self.noise = NoiseSource(x_shape, generator, noise_sampler)
         self.sigmas = sigmas
         self.num_steps = len(sigmas) - 1
         self.callback = callback
@@ -107,10 +106,6 @@ class SamplingRun:
         """Invoke the user callback with k-diffusion's keys; free when there is no callback."""
         if self.callback is not None:
             self.callback({"x": x, "i": self.i, "sigma": sigma, "sigma_hat": sigma_hat, "denoised": denoised})
-
-    def close(self) -> None:
-        """Release per-call resources (a noise draw still in flight); called whether or not sampling succeeded."""
-        self.noise.close()
 
     def finish(self, x: Tensor) -> None:
         """With ``check_finite="call"``, raise if the result holds NaN/Inf (any bad model output ends up there)."""

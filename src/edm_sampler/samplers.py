@@ -95,10 +95,6 @@ class BaseDiffusionSampler:
         """The highest noise level the model will be evaluated at (checked against a discrete denoiser's range)."""
         return float(sigmas[0])
 
-    def noise_draws(self, sigmas: np.ndarray) -> int | None:
-        """How many noise draws a call over ``sigmas`` makes, if known (they are then drawn ahead on a thread)."""
-        return None
-
     @staticmethod
     def _check_x(x: Any) -> Tensor:
         if not isinstance(x, Tensor):
@@ -158,17 +154,13 @@ class BaseDiffusionSampler:
             label=type(self).__name__,
             check_finite=self.check_finite,
             max_sigma=self.max_model_sigma(sigmas),
-            noise_draws=self.noise_draws(sigmas),
         )
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
-        try:
-            # A new float32 tensor: the caller's x is never touched.
-            x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
-            x = self.sample(run, x)
-            run.finish(x)
-        finally:
-            run.close()
+        # A new float32 tensor: the caller's x is never touched.
+        x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
+        x = self.sample(run, x)
+        run.finish(x)
         self.last_nfe = run.nfe
         return x
 
@@ -241,10 +233,6 @@ class EDMSampler(SingleStepDiffusionSampler):
     def max_model_sigma(self, sigmas: np.ndarray) -> float:
         n = len(sigmas) - 1
         return max(float(s) * (1.0 + self.gamma(float(s), n)) for s in sigmas[:-1])
-
-    def noise_draws(self, sigmas: np.ndarray) -> int:
-        n = len(sigmas) - 1
-        return sum(self.gamma(float(s), n) > 0 for s in sigmas[:-1])
 
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
         if not self.graph_loop:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .bench import add_bench_parser
 from .config import load_config, load_sampler
 from .models.glyphs import NUM_CLASSES, GlyphDenoiser
 from .noise import randn
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=_positive_int, default=None, help="MindSpore CPU kernel threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=sample)
+    add_bench_parser(commands)  # `edm-sampler bench`: imports the benchmark (and torch) only when it runs
     return parser
 
 

@@ -1,0 +1,234 @@
+"""Markdown tables for the terminal (pasteable into a README) and the JSON file."""
+
+from __future__ import annotations
+
+import json
+import math
+
+NOT_INSTALLED = "not installed"
+
+
+def _num(value, fmt: str = ".3f", none: str = "n/a") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return none
+    return format(value, fmt)
+
+
+def _ratio(value) -> str:
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def _shape(shape) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def header_lines(results: dict) -> list[str]:
+    env = results["env"]
+    load = results.get("load") or {}
+    git = env.get("edm_sampler_git")
+    library = env["edm_sampler"] or "?"
+    if git:
+        library += f" (git {git['commit']}{', with uncommitted changes' if git['dirty'] else ''})"
+    torch = env["torch"] or NOT_INSTALLED
+    if results["baselines"]["torch"] != "ok":
+        torch += f" (baselines off: {results['baselines']['torch']})"
+    return [
+        f"- date: {env['date']}",
+        f"- machine: {env['cpu_model']}, {env['cpu_count']} cores, {env['platform']}",
+        f"- versions: Python {env['python']}, MindSpore {env['mindspore']}, NumPy {env['numpy']}, torch {torch}, "
+        f"k-diffusion {env['k_diffusion'] or NOT_INSTALLED}, edm_sampler {library}",
+        f"- threads: {env['threads']} (MindSpore threads_num: {env['mindspore_threads']}; torch the same)",
+        f"- DNNL_MAX_CPU_ISA: {env['dnnl']['value'] or 'unset'} ({env['dnnl']['source']})",
+        f"- CPU load during the run: other processes {_num(load.get('other_cores'), '.2f')} cores, this process "
+        f"{_num(load.get('own_cores'), '.2f')} (from /proc/stat; discard runs where others are not ~0)",
+    ]
+
+
+def _errors_text(section: dict) -> list[str]:
+    errors = section.get("errors") or {}
+    return [f"- ERROR {name}: {error}" for name, error in errors.items()]
+
+
+def _cells(stats: dict | None, digits: str = ".3f") -> list[str]:
+    """total and own ms/step of one framework, or why they are missing."""
+    if stats is None:
+        return [NOT_INSTALLED, NOT_INSTALLED]
+    if stats.get("error"):
+        return ["error", "error"]
+    return [_num(stats["total_ms_per_step"], digits), _num(stats["own_ms_per_step"], digits)]
+
+
+def per_step_text(section: dict) -> str:
+    if "rows" not in section:
+        return "\n".join(["### Per-step cost", "", *_errors_text(section)])
+    out = [
+        f"### Per-step cost: {section['denoiser']}, {section['steps']} steps, median of {section['repeats']} calls "
+        "(ms per step)",
+        "",
+    ]
+    header = [
+        "shape",
+        "sampler",
+        "churn",
+        "NFE",
+        "MS D",
+        "edm total",
+        "edm own",
+        "mindone total",
+        "mindone own",
+        "torch D",
+        "k-diff total",
+        "k-diff own",
+        "floor",
+        "edm own / k-diff own",
+        "mindone / edm total",
+        "edm own / floor",
+    ]
+    rows = []
+    for r in section["rows"]:
+        kd = r["k_diffusion"]
+        rows.append(
+            [
+                _shape(r["shape"]),
+                r["sampler"],
+                f"{r['s_churn']:g}",
+                str(r["nfe"]),
+                _num(r["edm_sampler"]["d_ms_per_step"]),
+                *_cells(r["edm_sampler"]),
+                *_cells(r["mindone_style"], ".2f"),
+                NOT_INSTALLED if kd is None else _num(kd["d_ms_per_step"]),
+                *_cells(kd),
+                _num(r["floor"]["ms_per_step"], ".4f"),
+                _ratio(r["ratios"]["edm_own_over_kdiff_own"]),
+                _ratio(r["ratios"]["mindone_total_over_edm_total"]),
+                _ratio(r["ratios"]["edm_own_over_floor"]),
+            ]
+        )
+    out.append(table(header, rows))
+    bw = section["bandwidth"]
+    per_shape = ", ".join(f"{k} {v['best_gb_s']:.1f}" for k, v in bw["per_shape"].items())
+    large = bw["large_array"]
+    out += [
+        "",
+        f"Memory bandwidth for the floor (np.add, best GB/s): {per_shape}; {large['elements'] * 4 >> 20} MB arrays "
+        f"{large['best_gb_s']:.1f}.",
+    ]
+    s = section["sanity"]
+    if s is not None:
+        mo = ", ".join(f"{k} {v:.1e}" for k, v in s["mindone_style"].items())
+        line = f"Sanity ({_shape(s['shape'])}, {s['steps']} steps, identical injected noise; max |diff| / max "
+        line += f"|edm_sampler output|): mindone-style vs edm_sampler {mo}"
+        if s["k_diffusion"] is not None:
+            kd = ", ".join(f"{k} {v:.1e}" for k, v in s["k_diffusion"].items())
+            line += f"; k-diffusion vs edm_sampler {kd} (sigmas differ by {s['k_diffusion_sigmas_max_rel_diff']:.1e}"
+            line += " of sigma_max)"
+        else:
+            line += f"; k-diffusion {NOT_INSTALLED}"
+        line += (
+            f". NFE as expected: {s['nfe_as_expected']}. mindone-style loop leaves its input unchanged: "
+            f"{s['mindone_style_input_unchanged']}."
+        )
+        out += ["", line]
+    out += ["", f"CPU load while timing: other processes {_num(section['load']['other_cores'], '.2f')} cores."]
+    out += _errors_text(section)
+    return "\n".join(out)
+
+
+def real_net_text(section: dict) -> str:
+    if "rows" not in section:
+        return "\n".join(["### Real network", "", *_errors_text(section)])
+    out = [
+        f"### Real network: {section['net']}, x {_shape(section['x_shape'])}, {section['sampler']} "
+        f"{section['steps']} steps, s_churn={section['s_churn']:g}, CFG scale {section['cfg_scale']:g}, median of "
+        f"{section['repeats']} calls (seconds per call)",
+        "",
+    ]
+    header = [
+        "framework",
+        "mode",
+        "guidance",
+        "NFE",
+        "net batch",
+        "first call",
+        "compiles first / later",
+        "median",
+        "min",
+        "net alone",
+        "net-alone compiles",
+        "outside net",
+    ]
+
+    def compiles(first, later):
+        return "n/a" if first is None else f"{first} / {later}"
+
+    rows = []
+    for r in section["rows"]:
+        rows.append(
+            [
+                r["framework"],
+                r["mode"],
+                r["guidance"],
+                str(r["nfe"]),
+                str(r["net_batch"]),
+                _num(r["first_call_s"], none="error"),
+                compiles(r["compiles_first_call"], r["compiles_later"]),
+                _num(r["median_s"], none="error"),
+                _num(r["min_s"], none="error"),
+                _num(r["net_alone_median_s"], none="error"),
+                compiles(r["net_alone_compiles_first_call"], r["net_alone_compiles_later"]),
+                "n/a" if r["share_outside_net"] is None else f"{100 * r['share_outside_net']:.0f}%",
+            ]
+        )
+    out.append(table(header, rows))
+    s = section["sanity"]
+    if s is not None and s["twin_max_rel_diff"] is not None:
+        samp = ", ".join(f"{k} {v:.1e}" for k, v in s["sampler_max_rel_diff"].items())
+        out += [
+            "",
+            f"Sanity: torch twin vs MindSpore net, max |diff| / max |out| = {s['twin_max_rel_diff']:.1e}; k-diffusion "
+            f"vs edm_sampler (PyNative) with identical injected noise: {samp}.",
+        ]
+    elif s is not None:
+        out += ["", f"k-diffusion rows: {NOT_INSTALLED}."]
+    later = max((r["later_calls"] for r in section["rows"]), default=0)
+    out += [
+        "",
+        f"'later' compiles are summed over the {later} timed calls after the first. CPU load while timing: other "
+        f"processes {_num(section['load']['other_cores'], '.2f')} cores.",
+    ]
+    out += _errors_text(section)
+    return "\n".join(out)
+
+
+def text(results: dict) -> str:
+    parts = ["## edm_sampler benchmark", "", *header_lines(results)]
+    sections = results["sections"]
+    if "per_step" in sections:
+        parts += ["", per_step_text(sections["per_step"])]
+    if "real_net" in sections:
+        parts += ["", real_net_text(sections["real_net"])]
+    parts += ["", f"Total run time: {results['elapsed_s']:.1f} s."]
+    return "\n".join(parts)
+
+
+def _finite(value):
+    """JSON has no NaN/Inf: write them as null rather than fail after a long run."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json(results: dict, path: str) -> None:
+    with open(path, "w") as f:
+        json.dump(_finite(results), f, indent=1, allow_nan=False)
+        f.write("\n")

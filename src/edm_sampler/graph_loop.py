@@ -67,7 +67,7 @@ class HeunLoop(nn.Cell):
                 k = j + 1
                 denoised = self.guided(x, c_in[k], c_skip[k], c_out[k], c_noise[k], cond, scale[k])
                 d_next = (x - denoised) * inv_sigma[k]
-                x = x_hat + (d + d_next) * 0.5 * dt[i]
+                x = x_hat + (d + d_next) * (0.5 * dt[i])
             i = i + 1
         return x
 

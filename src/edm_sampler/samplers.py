@@ -285,5 +285,5 @@ class HeunEDMSampler(EDMSampler):
         x_next = euler_step(x_hat, d, dt)
         if sigma_next > 0:  # Algorithm 2, lines 9-11: the trapezoidal correction
             d_next = to_d(x_next, sigma_next, run.denoise(x_next, sigma_next))
-            x_next = euler_step(x_hat, (d + d_next) * 0.5, dt)
+            x_next = euler_step(x_hat, d + d_next, 0.5 * dt)  # the mean slope (d + d') / 2 over dt
         return x_next

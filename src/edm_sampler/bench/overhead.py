@@ -7,7 +7,8 @@ timed for the same number of evaluations in the same framework, so that
     own ms/step = (median call - median D-alone) / steps.
 
 Baselines in the same round-robin: a mindone-style loop (MindSpore PyNative), k-diffusion's ``sample_euler`` /
-``sample_heun`` on PyTorch CPU (when importable), and the memory-traffic floor.
+``sample_heun`` on PyTorch CPU (when importable), and the memory-traffic floor. The host noise draw edm_sampler
+makes on a churned step (NumPy ``standard_normal``, float32) is timed alone too: it bounds the churn rows.
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ def _d_alone_ms(x: Tensor, calls: int):
     return out
 
 
+def _draws(shape, calls: int):
+    """The churn noise edm_sampler draws per step: NumPy float32 normals, wrapped without a copy."""
+    generator = np.random.default_rng(0)
+    out = None
+    for _ in range(calls):
+        out = Tensor.from_numpy(generator.standard_normal(shape, dtype=np.float32))
+    return out
+
+
 def _per_step(seconds: float | None, steps: int) -> float | None:
     return None if seconds is None else seconds * 1e3 / steps
 
@@ -135,6 +145,7 @@ def build_variants(args, tb: TorchBaselines | None):
                         Variant(f"{prefix}/k_diffusion", lambda t=torch_side, s=sampler, c=churn: t.sample(s, c))
                     )
                 cases.append({"shape": shape, "sampler": sampler, "s_churn": churn, "prefix": prefix})
+        variants.append(Variant(f"{key}/noise_draw", lambda shape=shape: _draws(shape, steps)))
         for nfe in sorted({expected_nfe(s, steps) for s in SAMPLERS}):
             variants.append(Variant(f"{key}/D/mindspore/nfe={nfe}", lambda x=x, n=nfe: _d_alone_ms(x, n)))
             if torch_side is not None:
@@ -213,11 +224,17 @@ def run(args, tb: TorchBaselines | None) -> dict:
         gb_s = bandwidth[key]["best_gb_s"]
         nbytes, floor_ms = floor.floor_ms_per_step(row["x_bytes"], sampler == "heun", steps, churn > 0, gb_s)
         row["floor"] = {"bytes_per_step": nbytes, "gb_s": gb_s, "ms_per_step": floor_ms}
+        draw = _per_step(timings[f"{key}/noise_draw"].median_s, steps) if churn > 0 else 0.0
+        row["noise_draw_ms_per_step"] = draw
         edm, kd = row["edm_sampler"], row["k_diffusion"]
         row["ratios"] = {
             "edm_own_over_kdiff_own": _ratio(edm["own_ms_per_step"], kd and kd["own_ms_per_step"]),
             "mindone_total_over_edm_total": _ratio(row["mindone_style"]["total_ms_per_step"], edm["total_ms_per_step"]),
             "edm_own_over_floor": _ratio(edm["own_ms_per_step"], floor_ms),
+            "edm_own_without_draw_over_kdiff_own": _ratio(
+                None if edm["own_ms_per_step"] is None or draw is None else edm["own_ms_per_step"] - draw,
+                kd and kd["own_ms_per_step"],
+            ),
         }
         rows.append(row)
 

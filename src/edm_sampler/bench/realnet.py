@@ -1,10 +1,11 @@
 """Section "real-net": a real network end to end, PyNative and graph mode, guided and not, against k-diffusion.
 
 The network is ``TinyConvNet`` behind ``Denoiser(EDMScaling()).bind(net)``; Euler with ``s_churn=10``, with
-``VanillaCFG(3.0)`` or without guidance. The same network is timed alone for the sampler's NFE, with the batch it
-sees (2B under CFG), so ``share outside the network = 1 - network time / call time``. Graph compiles are counted
-(see :mod:`.compiles`) during the first call and during the later calls. k-diffusion runs a PyTorch twin with the
-same weights, EDM preconditioning and the usual batched CFG.
+``VanillaCFG(3.0)`` or without guidance, step by step and as one compiled loop (``graph_loop=True``), in each mode.
+The same network is timed alone for the sampler's NFE, with the batch it sees (2B under CFG), so ``share outside the
+network = 1 - network time / call time``. Graph compiles are counted (see :mod:`.compiles`) during the first call and
+during the later calls. k-diffusion runs a PyTorch twin with the same weights, EDM preconditioning and the usual
+batched CFG.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ CFG_SCALE = 3.0
 SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
 MODES = {"pynative": ms.PYNATIVE_MODE, "graph": ms.GRAPH_MODE}
 GUIDANCE = ("none", "cfg")
+LOOPS = (False, True)  # step by step, or graph_loop=True
+
+
+def _label(mode: str, graph_loop: bool) -> str:
+    return f"{mode}+graph_loop" if graph_loop else mode
 
 
 def _set_mode(mode: int):
@@ -50,12 +56,13 @@ class Problem:
         self.cond = {"vector": Tensor(vectors)}
         self.uc = {"vector": Tensor(self.zeros)}
         self.samplers = {
-            "none": EulerEDMSampler(s_churn=S_CHURN, guider_config=IdentityGuider()),
-            "cfg": EulerEDMSampler(s_churn=S_CHURN, guider_config=VanillaCFG(CFG_SCALE)),
+            (g, loop): EulerEDMSampler(s_churn=S_CHURN, guider_config=guider, graph_loop=loop)
+            for g, guider in (("none", IdentityGuider()), ("cfg", VanillaCFG(CFG_SCALE)))
+            for loop in LOOPS
         }
 
-    def sample(self, guidance: str, **kwargs):
-        s = self.samplers[guidance]
+    def sample(self, guidance: str, graph_loop: bool = False, **kwargs):
+        s = self.samplers[guidance, graph_loop]
         uc = self.uc if guidance == "cfg" else None
         return s(self.denoiser, self.x, self.cond, uc, num_steps=self.steps, disable=True, **kwargs)
 
@@ -123,11 +130,11 @@ class TorchProblem:
 def build_variants(problem: Problem, torch_problem: TorchProblem | None) -> list[Variant]:
     # First calls run in list order: the sampler variants come first so their compiles are their own.
     variants = []
-    for mode, value in MODES.items():
-        for g in GUIDANCE:
-            variants.append(
-                Variant(f"edm_sampler/{mode}/{g}", lambda g=g: problem.sample(g, generator=0), _set_mode(value))
-            )
+    for loop in LOOPS:
+        for mode, value in MODES.items():
+            for g in GUIDANCE:
+                call = lambda g=g, loop=loop: problem.sample(g, loop, generator=0)  # noqa: E731
+                variants.append(Variant(f"edm_sampler/{_label(mode, loop)}/{g}", call, _set_mode(value)))
     for mode, value in MODES.items():
         for g in GUIDANCE:
             variants.append(Variant(f"net/{mode}/{g}", problem.net_alone(g), _set_mode(value)))
@@ -215,11 +222,12 @@ def run(args, tb: TorchBaselines | None) -> dict:
 
     rows = []
     nfe = problem.steps
-    for mode in MODES:
-        for g in GUIDANCE:
-            batch = args.net_batch * (2 if g == "cfg" else 1)
-            t, net_t = timings[f"edm_sampler/{mode}/{g}"], timings[f"net/{mode}/{g}"]
-            rows.append(_row("edm_sampler", mode, g, t, net_t, nfe, batch, counter.available))
+    for loop in LOOPS:
+        for mode in MODES:
+            for g in GUIDANCE:
+                batch = args.net_batch * (2 if g == "cfg" else 1)
+                t, net_t = timings[f"edm_sampler/{_label(mode, loop)}/{g}"], timings[f"net/{mode}/{g}"]
+                rows.append(_row("edm_sampler", _label(mode, loop), g, t, net_t, nfe, batch, counter.available))
     if torch_problem is not None:
         for g in GUIDANCE:
             batch = args.net_batch * (2 if g == "cfg" else 1)

@@ -86,7 +86,9 @@ def per_step_text(section: dict) -> str:
         "k-diff total",
         "k-diff own",
         "floor",
+        "noise draw",
         "edm own / k-diff own",
+        "(edm own - draw) / k-diff own",
         "mindone / edm total",
         "edm own / floor",
     ]
@@ -105,7 +107,9 @@ def per_step_text(section: dict) -> str:
                 NOT_INSTALLED if kd is None else _num(kd["d_ms_per_step"]),
                 *_cells(kd),
                 _num(r["floor"]["ms_per_step"], ".4f"),
+                _num(r["noise_draw_ms_per_step"]),
                 _ratio(r["ratios"]["edm_own_over_kdiff_own"]),
+                _ratio(r["ratios"]["edm_own_without_draw_over_kdiff_own"]),
                 _ratio(r["ratios"]["mindone_total_over_edm_total"]),
                 _ratio(r["ratios"]["edm_own_over_floor"]),
             ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mindspore import Tensor
+from mindspore import Tensor, ops
 
 from edm_sampler.models.convnet import TinyConvNet
 
@@ -42,3 +42,22 @@ def conditioning(seed=0, batch=B):
     cond = {"vector": Tensor(np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch)])}
     uc = {"vector": Tensor(np.zeros((batch, 10), np.float32))}
     return cond, uc
+
+
+class TupleNet(TinyConvNet):
+    def construct(self, x, c_noise, cond=None):
+        out = super().construct(x, c_noise, cond)
+        return out, out
+
+
+class DoubleChannelNet(TinyConvNet):
+    def construct(self, x, c_noise, cond=None):
+        out = super().construct(x, c_noise, cond)
+        return ops.cat((out, out), axis=1)
+
+
+class OneChannelNet(TinyConvNet):
+    """Returns (B, 1, H, W): it would broadcast silently against x's (B, C, H, W) without a shape check."""
+
+    def construct(self, x, c_noise, cond=None):
+        return super().construct(x, c_noise, cond)[:, :1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from realnets import SHAPE, TRACES, B, TracedNet, conditioning, small_net
+from realnets import SHAPE, TRACES, B, DoubleChannelNet, OneChannelNet, TracedNet, TupleNet, conditioning, small_net
 
 import mindspore as ms
 from mindspore import Tensor
@@ -17,6 +17,7 @@ from edm_sampler import (
     EulerEDMSampler,
     HeunEDMSampler,
     LegacyDDPMDiscretization,
+    ModelOutputError,
     VanillaCFG,
     randn,
 )
@@ -95,6 +96,23 @@ def test_graph_loop_refuses_what_cannot_run_in_a_graph(denoiser, call_kwargs, sa
     sampler = EulerEDMSampler(num_steps=3, graph_loop=True, **sampler_kwargs)
     with pytest.raises(ValueError, match=f"graph_loop=True: .*{message}"):
         run(sampler, denoiser(), guided=False, **call_kwargs)
+
+
+def test_graph_loop_refuses_a_sampler_with_its_own_step():
+    class MyEuler(EulerEDMSampler):
+        def step(self, run, x, sigma, sigma_next):
+            return super().step(run, x, sigma, sigma_next)
+
+    with pytest.raises(ValueError, match="graph_loop=True: MyEuler overrides step"):
+        run(MyEuler(num_steps=3, graph_loop=True), Denoiser(EDMScaling()).bind(small_net()), guided=False)
+
+
+@pytest.mark.parametrize("net_cls", [TupleNet, DoubleChannelNet, OneChannelNet])
+def test_graph_loop_network_errors_are_model_output_errors(mode, net_cls):
+    """Including the output that would broadcast silently: (B, 1, H, W) against x's (B, C, H, W)."""
+    sampler = EulerEDMSampler(num_steps=3, guider_config=VanillaCFG(2.0), graph_loop=True)
+    with pytest.raises(ModelOutputError, match=r"(?s)graph_loop=True\) failed: .*called as network"):
+        run(sampler, Denoiser(EDMScaling()).bind(small_net(net_cls)))
 
 
 def test_graph_loop_must_be_a_bool():

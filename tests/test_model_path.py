@@ -7,10 +7,21 @@ import hashlib
 
 import numpy as np
 import pytest
-from realnets import SHAPE, TRACES, B, TracedNet, _trace, conditioning, small_net
+from realnets import (
+    SHAPE,
+    TRACES,
+    B,
+    DoubleChannelNet,
+    OneChannelNet,
+    TracedNet,
+    TupleNet,
+    _trace,
+    conditioning,
+    small_net,
+)
 
 import mindspore as ms
-from mindspore import Tensor, nn, ops
+from mindspore import Tensor, nn
 
 from edm_sampler import (
     Denoiser,
@@ -27,7 +38,6 @@ from edm_sampler import (
     as_denoiser,
     randn,
 )
-from edm_sampler.models.convnet import TinyConvNet
 
 
 def sample(denoiser, guider=None, seed=0, steps=3, sampler_cls=EulerEDMSampler, model_kwargs=None, **kwargs):
@@ -266,18 +276,6 @@ def test_bad_network_dtype():
 # ---------------------------------------------------------------------------------------------------------------------
 
 
-class TupleNet(TinyConvNet):
-    def construct(self, x, c_noise, cond=None):
-        out = super().construct(x, c_noise, cond)
-        return out, out
-
-
-class DoubleChannelNet(TinyConvNet):
-    def construct(self, x, c_noise, cond=None):
-        out = super().construct(x, c_noise, cond)
-        return ops.cat((out, out), axis=1)
-
-
 class NoCondNet(nn.Cell):
     def __init__(self):
         super().__init__()
@@ -328,8 +326,9 @@ def run_wrapped(wrapper, net, **kwargs):
             r"\(sigma=[0-9.]+\); expected a Tensor of shape \(4, 4, 8, 8\)",
         ),
         (DoubleChannelNet, r"returned shape \(4, 8, 8, 8\) at step 0 \(sigma=[0-9.]+\); expected \(4, 4, 8, 8\)"),
+        (OneChannelNet, r"returned shape \(4, 1, 8, 8\) at step 0 \(sigma=[0-9.]+\); expected \(4, 4, 8, 8\)"),
     ],
-    ids=["tuple", "2C-channels"],
+    ids=["tuple", "2C-channels", "1-channel"],
 )
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
 def test_network_returning_the_wrong_thing(wrapper, net_cls, message, mode):

@@ -21,15 +21,19 @@ from mindspore import Tensor, nn, ops
 
 from .denoisers import BoundDenoiser
 from .guiders import Guider
-from .model_path import GuidedNetwork
+from .model_path import GuidedNetwork, ModelOutputError, describe, first_line
 
 
-class EulerLoop(nn.Cell):
-    """Algorithm 2 with Euler steps: churn, one guided evaluation, ``x + (x - D) / sigma_hat * dt``."""
+class _Loop(nn.Cell):
+    """A sampling loop around one guided network; ``construct`` takes the host-prepared per-step arrays."""
 
     def __init__(self, guided: GuidedNetwork):
         super().__init__()
         self.guided = guided
+
+
+class EulerLoop(_Loop):
+    """Algorithm 2 with Euler steps: churn, one guided evaluation, ``x + (x - D) / sigma_hat * dt``."""
 
     @ms.jit
     def construct(self, x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
@@ -43,16 +47,12 @@ class EulerLoop(nn.Cell):
         return x
 
 
-class HeunLoop(nn.Cell):
+class HeunLoop(_Loop):
     """Algorithm 2 in full: Euler predictor, trapezoidal corrector except on the last step to sigma = 0.
 
     Evaluation ``2 i`` is at ``sigma_hat_i`` and ``2 i + 1`` at ``sigma_{i+1}``, so the per-evaluation arrays
     interleave the two.
     """
-
-    def __init__(self, guided: GuidedNetwork):
-        super().__init__()
-        self.guided = guided
 
     @ms.jit
     def construct(self, x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
@@ -72,9 +72,13 @@ class HeunLoop(nn.Cell):
         return x
 
 
-def check_supported(denoiser, guider, callback, model_kwargs, check_finite) -> None:
+def check_supported(sampler, denoiser, guider, callback, model_kwargs, check_finite) -> None:
     """Raise a ValueError naming what keeps a call from running as one graph."""
     problems = []
+    builtin_step = {"euler": "EDMSampler", "heun": "HeunEDMSampler"}[sampler.loop_kind]
+    owner = next(c for c in type(sampler).__mro__ if "step" in vars(c))
+    if owner.__name__ != builtin_step or owner.__module__ != __package__ + ".samplers":
+        problems.append(f"{type(sampler).__name__} overrides step(), and the compiled loop is the built-in one")
     if not (isinstance(denoiser, BoundDenoiser) and isinstance(denoiser.network, nn.Cell)):
         problems.append(f"the denoiser must be Denoiser(...).bind(net) with an nn.Cell net, got {denoiser!r}")
     if not isinstance(guider, Guider):
@@ -143,4 +147,12 @@ def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
     scale = Tensor(np.array([guider.scale_at(level) for level in levels], np.float32))
     noise_std = Tensor(np.array(noise_std, np.float32))
     loop = loop_cell(kind, denoiser, guider)
-    return loop(x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, path.model_cond, scale)
+    try:
+        return loop(x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, path.model_cond, scale)
+    except Exception as err:
+        net_in = describe(denoiser.network_input(guider.expand(x), 1.0))
+        raise ModelOutputError(
+            f"the compiled sampling loop (graph_loop=True) failed: {type(err).__name__}: {first_line(err)}\n"
+            f"  the network is called as network {type(denoiser.network).__name__}({net_in}, "
+            f"{describe(c_noise[0])}, {describe(path.model_cond)})"
+        ) from err

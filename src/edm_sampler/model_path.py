@@ -59,20 +59,22 @@ class GuidedNetwork(nn.Cell):
     def construct(self, x, c_in, c_skip, c_out, c_noise, cond, scale):
         x_in = self.expand(x)
         out = self.network((x_in * c_in).astype(self.dtype), c_noise, cond)
+        if out.shape != x_in.shape:  # shapes are constants here: this raises while compiling, not per call
+            raise ValueError(f"the network returned shape {out.shape}; expected {x_in.shape} (the shape of its input)")
         return self.combine(out.astype(ms.float32) * c_out + x_in * c_skip, scale)
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
     if isinstance(value, Tensor):
         return f"Tensor{tuple(value.shape)} {value.dtype}"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k!r}: {describe(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        return type(value).__name__ + "(" + ", ".join(_describe(v) for v in value) + ")"
+        return type(value).__name__ + "(" + ", ".join(describe(v) for v in value) + ")"
     return type(value).__name__
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     text = lines[0] if lines else ""
     return text if len(text) <= 300 else text[:297] + "..."
@@ -189,9 +191,9 @@ class ModelPath:
         except ModelOutputError:
             raise
         except Exception as err:
-            given = ", ".join(_describe(a) for a in args) + (f", **{_describe(kwargs)}" if kwargs else "")
+            given = ", ".join(describe(a) for a in args) + (f", **{describe(kwargs)}" if kwargs else "")
             raise ModelOutputError(
-                f"the model raised {type(err).__name__} {where(step, sigma)}: {_first_line(err)}\n"
+                f"the model raised {type(err).__name__} {where(step, sigma)}: {first_line(err)}\n"
                 f"  it was called as {_name(fn)}({given})"
             ) from err
         if not self.checked and model_input is not None:
@@ -203,7 +205,7 @@ class ModelPath:
         # only the first evaluation of a call is checked (a network's output shape depends only on its input shape).
         if not isinstance(out, Tensor):
             raise ModelOutputError(
-                f"the model returned {_describe(out)} {where(step, sigma)}; expected a Tensor of shape {expected_shape}"
+                f"the model returned {describe(out)} {where(step, sigma)}; expected a Tensor of shape {expected_shape}"
             )
         if tuple(out.shape) != expected_shape:
             raise ModelOutputError(

@@ -237,7 +237,7 @@ class EDMSampler(SingleStepDiffusionSampler):
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
         if not self.graph_loop:
             return super().sample(run, x)
-        check_supported(run.denoiser, run.guider, run.callback, run.model_kwargs, run.check_finite)
+        check_supported(self, run.denoiser, run.guider, run.callback, run.model_kwargs, run.check_finite)
         return sample_loop(self.loop_kind, self, run, x)
 
     def churn(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, float]:

@@ -71,6 +71,16 @@ def test_graph_loop_with_a_discrete_denoiser_and_injected_noise():
     assert outputs[3] == outputs[1] and len(outputs[1]) > 0  # the same draws, in the same order
 
 
+def test_graph_loop_with_a_float16_network(mode):
+    """The network input, c_noise and conditioning are cast to float16 inside the graph; the state stays float32."""
+    denoiser = Denoiser(EDMScaling()).bind(small_net(dtype=ms.float16))
+    kwargs = {"num_steps": 3, "s_churn": 3.0, "s_tmax": 20.0, "guider_config": VanillaCFG(2.0)}
+    expected = run(EulerEDMSampler(**kwargs), denoiser)
+    got = run(EulerEDMSampler(graph_loop=True, **kwargs), denoiser)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-3 * np.abs(expected).max())
+
+
 def test_graph_loop_compiles_once(mode):
     denoiser = Denoiser(EDMScaling()).bind(small_net(TracedNet))
     sampler = EulerEDMSampler(num_steps=4, s_churn=3.0, guider_config=VanillaCFG(2.0), graph_loop=True)

@@ -58,6 +58,14 @@ def sigma_on_host(sigma: Any, batch_size: int) -> np.ndarray:
     return sigma
 
 
+def c_noise_tensor(c_noise: np.ndarray, float_dtype=None) -> Tensor:
+    """The network's ``c_noise`` as a Tensor: int64 level indices stay integers, other values become ``float_dtype``
+    (default float32)."""
+    if np.issubdtype(c_noise.dtype, np.integer):
+        return Tensor(c_noise.astype(np.int64))
+    return Tensor(c_noise.astype(np.float32), float_dtype or ms.float32)
+
+
 @dataclass(frozen=True)
 class Preconditioning:
     """One noise level's ``c_skip, c_out, c_in`` (Python floats, or ``(B,1,...)`` Tensors when they differ per
@@ -100,10 +108,7 @@ class Denoiser:
     def preconditioning(self, sigma: np.ndarray, ndim: int, noise_dtype=None) -> Preconditioning:
         """The coefficients for a ``(B,)`` float64 sigma: floats when every sample has the same sigma."""
         c_skip, c_out, c_in, c_noise = self.host_scalings(sigma)
-        if np.issubdtype(c_noise.dtype, np.integer):
-            c_noise_t = Tensor(c_noise.astype(np.int64))
-        else:
-            c_noise_t = Tensor(c_noise.astype(np.float32), noise_dtype or ms.float32)
+        c_noise_t = c_noise_tensor(c_noise, noise_dtype)
         if np.all(sigma == sigma[0]):
             return Preconditioning(float(c_skip[0]), float(c_out[0]), float(c_in[0]), c_noise_t)
         shape = (-1,) + (1,) * (ndim - 1)
@@ -116,16 +121,14 @@ class Denoiser:
         return Tensor(self.quantize_sigma(sigma.asnumpy().astype(np.float64)).astype(np.float32))
 
     def possibly_quantize_c_noise(self, c_noise: Tensor) -> Tensor:
-        quantized = self.quantize_c_noise(c_noise.asnumpy().astype(np.float64))
-        return Tensor(quantized.astype(np.int64 if np.issubdtype(quantized.dtype, np.integer) else np.float32))
+        return c_noise_tensor(self.quantize_c_noise(c_noise.asnumpy().astype(np.float64)))
 
     def scalings(self, sigma: Tensor, ndim: int):
         """``(c_skip, c_out, c_in, c_noise)`` Tensors for a ``(B,)`` sigma; the first three broadcast against x."""
         c_skip, c_out, c_in, c_noise = self.host_scalings(sigma.asnumpy().astype(np.float64))
         shape = tuple(sigma.shape) + (1,) * (ndim - sigma.ndim)
         c_skip, c_out, c_in = (Tensor(c.astype(np.float32).reshape(shape)) for c in (c_skip, c_out, c_in))
-        c_noise = Tensor(c_noise.astype(np.int64 if np.issubdtype(c_noise.dtype, np.integer) else np.float32))
-        return c_skip, c_out, c_in, c_noise
+        return c_skip, c_out, c_in, c_noise_tensor(c_noise)
 
     def __call__(self, network: Callable, x: Tensor, sigma: Tensor, cond: Any, **model_kwargs) -> Tensor:
         return self.bind(network)(x, sigma, cond, **model_kwargs)

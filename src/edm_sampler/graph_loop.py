@@ -19,7 +19,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn, ops
 
-from .denoisers import BoundDenoiser
+from .denoisers import BoundDenoiser, c_noise_tensor
 from .guiders import Guider
 from .model_path import GuidedNetwork, ModelOutputError, describe, first_line
 
@@ -103,18 +103,14 @@ def loop_cell(kind: str, denoiser: BoundDenoiser, guider: Guider) -> nn.Cell:
     return cells[key]
 
 
-def preconditioning_arrays(denoiser: BoundDenoiser, guider: Guider, sigmas: list[float], batch: int, ndim: int):
-    """``c_in, c_skip, c_out`` as ``(E,)`` and ``c_noise`` as ``(E, model batch)`` Tensors for E noise levels (a
-    level of 0, never evaluated, gets placeholder values)."""
-    model_batch = batch * guider.copies
-    rows = []
-    for sigma in sigmas:
-        level = sigma if sigma > 0 else 1.0
-        p = denoiser.preconditioning(np.full(model_batch, np.float32(level), np.float64), ndim)
-        rows.append((p.c_in, p.c_skip, p.c_out, p.c_noise.asnumpy()))
-    c_in, c_skip, c_out = (Tensor(np.array([r[k] for r in rows], np.float32)) for k in range(3))
-    c_noise = np.stack([r[3] for r in rows])
-    return c_in, c_skip, c_out, Tensor(c_noise, denoiser.dtype if c_noise.dtype.kind == "f" else None)
+def preconditioning_arrays(denoiser: BoundDenoiser, levels: list[float], model_batch: int):
+    """``c_in, c_skip, c_out`` as ``(E,)`` and ``c_noise`` as ``(E, model batch)`` Tensors for E noise levels, from
+    one host computation (a level of 0, never evaluated, gets placeholder values). Levels are rounded to float32
+    first, as the step-by-step path does."""
+    sigma = np.array([level if level > 0 else 1.0 for level in levels], np.float32).astype(np.float64)
+    c_skip, c_out, c_in, c_noise = denoiser.denoiser.host_scalings(sigma)
+    c_in, c_skip, c_out = (Tensor(c.astype(np.float32)) for c in (c_in, c_skip, c_out))
+    return c_in, c_skip, c_out, c_noise_tensor(np.repeat(c_noise[:, None], model_batch, axis=1), denoiser.dtype)
 
 
 def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
@@ -143,7 +139,7 @@ def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
         run.nfe += n
     inv_sigma = Tensor(np.array([1.0 / s if s > 0 else 0.0 for s in levels], np.float32))
     dt = Tensor(np.array([sigmas[i + 1] - sigma_hat[i] for i in range(n)], np.float32))
-    c_in, c_skip, c_out, c_noise = preconditioning_arrays(denoiser, guider, levels, path.batch_size, path.ndim)
+    c_in, c_skip, c_out, c_noise = preconditioning_arrays(denoiser, levels, path.model_batch)
     scale = Tensor(np.array([guider.scale_at(level) for level in levels], np.float32))
     noise_std = Tensor(np.array(noise_std, np.float32))
     loop = loop_cell(kind, denoiser, guider)

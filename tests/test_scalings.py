@@ -404,3 +404,21 @@ def test_as_denoiser_mindone_kind_needs_engine_attributes():
 def test_as_denoiser_bad_kind(kind):
     with pytest.raises(ValueError, match="kind"):
         as_denoiser(lambda x, s, c: x, kind=kind)
+
+
+def test_denoiser_accepts_a_third_party_tensor_scaling(inputs):
+    """An sgm-style scaling written for Tensors (no host ``coefficients``) still works, with the same result."""
+
+    class TensorEDMScaling:
+        def __call__(self, sigma):
+            assert isinstance(sigma, Tensor)
+            c_skip = 0.25 / (sigma**2 + 0.25)
+            c_out = sigma * 0.5 / (sigma**2 + 0.25) ** 0.5
+            c_in = 1 / (sigma**2 + 0.25) ** 0.5
+            return c_skip, c_out, c_in, sigma.log() / 4
+
+    x, sigma, crossattn = inputs
+    cond = {"crossattn": Tensor(crossattn)}
+    got = Denoiser(TensorEDMScaling()).bind(make_net())(Tensor(x), Tensor(sigma), cond).asnumpy()
+    expected = Denoiser(EDMScaling()).bind(make_net())(Tensor(x), Tensor(sigma), cond).asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -100,9 +100,12 @@ class Denoiser:
 
     def host_scalings(self, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """float64 ``(c_skip, c_out, c_in, c_noise)`` for a float64 array of sigmas."""
-        sigma = np.asarray(sigma, dtype=np.float64)
-        coefficients = self.scaling.coefficients if hasattr(self.scaling, "coefficients") else self.scaling
-        c_skip, c_out, c_in, c_noise = (np.asarray(c, np.float64) for c in coefficients(self.quantize_sigma(sigma)))
+        sigma = self.quantize_sigma(np.asarray(sigma, dtype=np.float64))
+        if hasattr(self.scaling, "coefficients"):  # the built-in scalings: float64 NumPy
+            coefficients = self.scaling.coefficients(sigma)
+        else:  # a third-party sgm-style scaling takes and returns Tensors
+            coefficients = (c.asnumpy() for c in self.scaling(Tensor(sigma.astype(np.float32))))
+        c_skip, c_out, c_in, c_noise = (np.asarray(c, np.float64) for c in coefficients)
         return c_skip, c_out, c_in, self.quantize_c_noise(c_noise)
 
     def preconditioning(self, sigma: np.ndarray, ndim: int, noise_dtype=None) -> Preconditioning:

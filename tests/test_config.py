@@ -45,6 +45,11 @@ UPSTREAM_MODULES = {
     "EDMSampler": ("sampling", "sampler"),
     "EulerEDMSampler": ("sampling", "sampler"),
     "HeunEDMSampler": ("sampling", "sampler"),
+    "AncestralSampler": ("sampling", "sampler"),
+    "EulerAncestralSampler": ("sampling", "sampler"),
+    "DPMPP2SAncestralSampler": ("sampling", "sampler"),
+    "DPMPP2MSampler": ("sampling", "sampler"),
+    "LinearMultistepSampler": ("sampling", "sampler"),
     "EDMDiscretization": ("discretizer", "discretizer"),
     "LegacyDDPMDiscretization": ("discretizer", "discretizer"),
     "IdentityGuider": ("guiders", "guiders"),
@@ -123,7 +128,10 @@ def test_every_builtin_name_resolves_to_one_class(short):
     assert registry.short_name(expected) == short
     spellings = {short, f"edm_sampler.{cls_name}", f"edm_sampler.{module}.{cls_name}"}
     spellings |= {f"{SGM}.{sgm_module}.{cls_name}"} if sgm_module else set()
-    spellings |= {f"{GM}.{gm_module}.{cls_name}"} if gm_module else set()
+    if gm_module:  # mindone's gm, and its SVD examples' sgm copy under two import paths
+        spellings |= {f"{prefix}.{gm_module}.{cls_name}" for prefix in (GM, SGM, "modules.diffusionmodules")}
+        assert resolve(f"modules.diffusionmodules.{gm_module}.{cls_name}") is expected
+        assert resolve(f"{SGM}.{gm_module}.{cls_name}") is expected
     assert set(registry.aliases_of(short)) == spellings
     # that resolving imports no sgm/gm/torch is checked in a fresh interpreter (the bench tests may load torch)
 
@@ -259,6 +267,25 @@ def test_unregistered_dotted_target_refused_without_allow_imports(target):
         instantiate_from_config({"target": target})
     assert target in str(info.value)
     assert (top in sys.modules) == was_loaded  # refused before importing anything
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        f"{SGM}.guiders.LinearPredictionGuider",
+        f"{GM}.sampler.LCMSampler",
+        f"{SGM}.sampler.NoSuchSampler",
+        "modules.diffusionmodules.guiders.TrianglePredictionGuider",
+    ],
+)
+def test_upstream_plugin_that_is_not_implemented_says_so(target):
+    """Not the allow_imports hint, which cannot help: the plugin is missing here, and the message lists what is not."""
+    with pytest.raises(ConfigError, match="is not implemented in edm_sampler") as info:
+        instantiate_from_config({"target": target})
+    message = str(info.value)
+    assert "allow_imports" not in message
+    for implemented in ("EulerEDMSampler", "DPMPP2MSampler", "VanillaCFG", "LegacyDDPMDiscretization"):
+        assert implemented in message
 
 
 def test_refused_target_through_load_sampler():
@@ -553,6 +580,10 @@ def test_config_directory_has_the_expected_files():
         "sdxl_base_euler.yaml",
         "mindone_sdxl_euler.yaml",
         "glyphs_heun_cfg.yaml",
+        "sdxl_dpmpp_2m.yaml",
+        "mindone_euler_ancestral.yaml",
+        "dpmpp_2s_ancestral.yaml",
+        "lms.yaml",
     } <= names
 
 
@@ -565,7 +596,7 @@ def test_every_config_file_builds_what_it_says(path):
 
     assert type(sampler) is resolve(block.target)
     assert sampler.num_steps == params.get("num_steps")
-    for name in ("s_churn", "s_tmin", "s_tmax", "s_noise"):
+    for name in ("s_churn", "s_tmin", "s_tmax", "s_noise", "eta", "order"):
         if name in params:
             assert getattr(sampler, name) == params[name], name
 

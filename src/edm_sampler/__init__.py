@@ -8,27 +8,43 @@ from .guiders import Guider, IdentityGuider, NoDynamicThresholding, VanillaCFG
 from .noise import NoiseSource, randn
 from .registry import instantiate_from_config, known_targets, register, resolve
 from .run import ModelOutputError, SamplingRun
-from .samplers import BaseDiffusionSampler, EDMSampler, EulerEDMSampler, HeunEDMSampler, SingleStepDiffusionSampler
+from .samplers import (
+    AncestralSampler,
+    BaseDiffusionSampler,
+    DPMPP2MSampler,
+    DPMPP2SAncestralSampler,
+    EDMSampler,
+    EulerAncestralSampler,
+    EulerEDMSampler,
+    HeunEDMSampler,
+    LinearMultistepSampler,
+    SingleStepDiffusionSampler,
+)
 from .scalings import EDMScaling, EpsScaling, VScaling, VScalingWithEDMcNoise
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AncestralSampler",
     "BaseDiffusionSampler",
     "BoundDenoiser",
     "ConfigError",
     "Denoiser",
     "DiscreteDenoiser",
+    "DPMPP2MSampler",
+    "DPMPP2SAncestralSampler",
     "Discretization",
     "EDMDiscretization",
     "EDMSampler",
     "EDMScaling",
     "EpsScaling",
+    "EulerAncestralSampler",
     "EulerEDMSampler",
     "Guider",
     "HeunEDMSampler",
     "IdentityGuider",
     "LegacyDDPMDiscretization",
+    "LinearMultistepSampler",
     "MindoneEngineDenoiser",
     "ModelOutputError",
     "NoDynamicThresholding",

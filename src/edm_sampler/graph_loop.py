@@ -77,7 +77,7 @@ def check_supported(sampler, denoiser, guider, callback, model_kwargs, check_fin
     problems = []
     builtin_step = {"euler": "EDMSampler", "heun": "HeunEDMSampler"}[sampler.loop_kind]
     owner = next(c for c in type(sampler).__mro__ if "step" in vars(c))
-    if owner.__name__ != builtin_step or owner.__module__ != __package__ + ".samplers":
+    if owner.__name__ != builtin_step or owner.__module__ != __package__ + ".samplers.edm":
         problems.append(f"{type(sampler).__name__} overrides step(), and the compiled loop is the built-in one")
     if not (isinstance(denoiser, BoundDenoiser) and isinstance(denoiser.network, nn.Cell)):
         problems.append(f"the denoiser must be Denoiser(...).bind(net) with an nn.Cell net, got {denoiser!r}")

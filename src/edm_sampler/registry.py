@@ -20,12 +20,22 @@ from .checks import ConfigError
 
 _SGM = "sgm.modules.diffusionmodules"
 _GM = "gm.modules.diffusionmodules"
+# mindone's SVD/SV3D examples carry their own copy of sgm whose modules have the gm names, imported either as
+# ``sgm.modules.diffusionmodules.<gm module>`` or as ``modules.diffusionmodules.<gm module>``.
+_MINDONE_SGM_COPIES = ("sgm.modules.diffusionmodules", "modules.diffusionmodules")
+# Prefixes of upstream plugin paths: a name under one of them that is not registered is not implemented here.
+_UPSTREAM_PREFIXES = tuple(f"{p}." for p in (_SGM, _GM, *_MINDONE_SGM_COPIES))
 
 # short name -> (edm_sampler module, class name, sgm module, mindone gm module); None = no counterpart there.
 _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "edm_sampler": ("samplers", "EDMSampler", "sampling", "sampler"),
     "euler_edm": ("samplers", "EulerEDMSampler", "sampling", "sampler"),
     "heun_edm": ("samplers", "HeunEDMSampler", "sampling", "sampler"),
+    "ancestral": ("samplers", "AncestralSampler", "sampling", "sampler"),
+    "euler_ancestral": ("samplers", "EulerAncestralSampler", "sampling", "sampler"),
+    "dpmpp_2s_ancestral": ("samplers", "DPMPP2SAncestralSampler", "sampling", "sampler"),
+    "dpmpp_2m": ("samplers", "DPMPP2MSampler", "sampling", "sampler"),
+    "lms": ("samplers", "LinearMultistepSampler", "sampling", "sampler"),
     "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
     "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
     "identity": ("guiders", "IdentityGuider", "guiders", "guiders"),
@@ -52,6 +62,8 @@ for _short, (_module, _cls, _sgm, _gm) in _BUILTINS.items():
         _NAMES[f"{_SGM}.{_sgm}.{_cls}"] = (_module, _cls)
     if _gm:
         _NAMES[f"{_GM}.{_gm}.{_cls}"] = (_module, _cls)
+        for _copy in _MINDONE_SGM_COPIES:
+            _NAMES[f"{_copy}.{_gm}.{_cls}"] = (_module, _cls)
 
 
 def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
@@ -102,6 +114,12 @@ def resolve(target: str, *, allow_imports: bool = False) -> Any:
         return entry
     if "." not in target:
         raise ConfigError(f"unknown target {target!r}; known short names: {', '.join(known_targets())}")
+    if target.startswith(_UPSTREAM_PREFIXES) and not allow_imports:
+        implemented = sorted({cls for _, cls, sgm, gm in _BUILTINS.values() if sgm or gm})
+        raise ConfigError(
+            f"target {target!r}: {target.rpartition('.')[2]} is not implemented in edm_sampler; the sgm/mindone "
+            f"plugins it implements are {', '.join(implemented)}"
+        )
     if not allow_imports:
         raise ConfigError(
             f"target {target!r} is not a registered plugin and importing arbitrary modules is disabled; "

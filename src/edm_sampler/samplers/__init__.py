@@ -1,0 +1,27 @@
+"""The sampler family, one module per kind.
+
+* :mod:`.base`: ``BaseDiffusionSampler`` (configuration, plugins, checks, the call) and ``SingleStepDiffusionSampler``;
+* :mod:`.edm`: Karras et al.'s Algorithm 2, Euler and Heun with churn;
+* :mod:`.ancestral`: ancestral samplers (Euler ancestral, DPM-Solver++(2S) ancestral);
+* :mod:`.multistep`: multistep samplers (DPM-Solver++(2M), linear multistep).
+"""
+
+from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
+from .base import BaseDiffusionSampler, SingleStepDiffusionSampler
+from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
+from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
+
+__all__ = [
+    "AncestralSampler",
+    "BaseDiffusionSampler",
+    "DPMPP2MSampler",
+    "DPMPP2SAncestralSampler",
+    "EDMSampler",
+    "EulerAncestralSampler",
+    "EulerEDMSampler",
+    "HeunEDMSampler",
+    "LinearMultistepSampler",
+    "SingleStepDiffusionSampler",
+    "get_ancestral_step",
+    "lms_coefficients",
+]

@@ -54,6 +54,10 @@ UPSTREAM_MODULES = {
     "LegacyDDPMDiscretization": ("discretizer", "discretizer"),
     "IdentityGuider": ("guiders", "guiders"),
     "VanillaCFG": ("guiders", "guiders"),
+    "LinearPredictionGuider": ("guiders", "guiders"),
+    "TrianglePredictionGuider": ("guiders", "guiders"),
+    "TrapezoidPredictionGuider": ("guiders", "guiders"),
+    "SpatiotemporalPredictionGuider": ("guiders", "guiders"),
     "NoDynamicThresholding": ("sampling_utils", "sampling_utils"),
     "Denoiser": ("denoiser", "denoiser"),
     "DiscreteDenoiser": ("denoiser", "denoiser"),
@@ -272,10 +276,10 @@ def test_unregistered_dotted_target_refused_without_allow_imports(target):
 @pytest.mark.parametrize(
     "target",
     [
-        f"{SGM}.guiders.LinearPredictionGuider",
+        f"{SGM}.guiders.NoSuchGuider",
         f"{GM}.sampler.LCMSampler",
         f"{SGM}.sampler.NoSuchSampler",
-        "modules.diffusionmodules.guiders.TrianglePredictionGuider",
+        "modules.diffusionmodules.discretizer.Img2ImgDiscretizationWrapper",
     ],
 )
 def test_upstream_plugin_that_is_not_implemented_says_so(target):

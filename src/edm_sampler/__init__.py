@@ -4,7 +4,16 @@ from .checks import ConfigError
 from .config import load_config, load_sampler
 from .denoisers import BoundDenoiser, Denoiser, DiscreteDenoiser, MindoneEngineDenoiser, append_dims, as_denoiser
 from .discretization import Discretization, EDMDiscretization, LegacyDDPMDiscretization
-from .guiders import Guider, IdentityGuider, NoDynamicThresholding, VanillaCFG
+from .guiders import (
+    Guider,
+    IdentityGuider,
+    LinearPredictionGuider,
+    NoDynamicThresholding,
+    SpatiotemporalPredictionGuider,
+    TrapezoidPredictionGuider,
+    TrianglePredictionGuider,
+    VanillaCFG,
+)
 from .noise import NoiseSource, randn
 from .registry import instantiate_from_config, known_targets, register, resolve
 from .run import ModelOutputError, SamplingRun
@@ -45,12 +54,16 @@ __all__ = [
     "IdentityGuider",
     "LegacyDDPMDiscretization",
     "LinearMultistepSampler",
+    "LinearPredictionGuider",
     "MindoneEngineDenoiser",
     "ModelOutputError",
     "NoDynamicThresholding",
     "NoiseSource",
     "SamplingRun",
     "SingleStepDiffusionSampler",
+    "SpatiotemporalPredictionGuider",
+    "TrapezoidPredictionGuider",
+    "TrianglePredictionGuider",
     "VScaling",
     "VScalingWithEDMcNoise",
     "VanillaCFG",

@@ -140,7 +140,7 @@ def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
     inv_sigma = Tensor(np.array([1.0 / s if s > 0 else 0.0 for s in levels], np.float32))
     dt = Tensor(np.array([sigmas[i + 1] - sigma_hat[i] for i in range(n)], np.float32))
     c_in, c_skip, c_out, c_noise = preconditioning_arrays(denoiser, levels, path.model_batch)
-    scale = Tensor(np.array([guider.scale_at(level) for level in levels], np.float32))
+    scale = Tensor(np.array([guider.scale_at(level, tuple(x.shape)) for level in levels], np.float32))
     noise_std = Tensor(np.array(noise_std, np.float32))
     loop = loop_cell(kind, denoiser, guider)
     try:

@@ -64,6 +64,10 @@ class GuidedNetwork(nn.Cell):
         return self.combine(out.astype(ms.float32) * c_out + x_in * c_skip, scale)
 
 
+def _tensor(value) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(np.float32(value))
+
+
 def describe(value: Any) -> str:
     if isinstance(value, Tensor):
         return f"Tensor{tuple(value.shape)} {value.dtype}"
@@ -105,6 +109,7 @@ class ModelPath:
         self.denoiser = denoiser
         self.guider = guider
         self.model_kwargs = model_kwargs
+        self.x_shape = tuple(x_shape)
         self.batch_size = int(x_shape[0])
         self.ndim = len(x_shape)
         self.builtin_guider = isinstance(guider, Guider)
@@ -148,12 +153,14 @@ class ModelPath:
         """Everything that depends only on sigma, computed once per noise level of the call."""
         cached = self._per_sigma.get(sigma)
         if cached is None:
-            scale = self.guider.scale_at(sigma) if self.builtin_guider else None
+            scale = self.guider.scale_at(sigma, self.x_shape) if self.builtin_guider else None
+            if isinstance(scale, np.ndarray):  # per-sample scales (video guiders): one small tensor
+                scale = Tensor(scale.astype(np.float32))
             if self.preconditioned:
                 p = self.denoiser.preconditioning(np.full(self.model_batch, np.float32(sigma), np.float64), self.ndim)
                 tensors = None
                 if self.fused is not None:  # graph inputs: 0-d tensors, so new values do not recompile
-                    tensors = tuple(Tensor(np.float32(v)) for v in (p.c_in, p.c_skip, p.c_out, scale))
+                    tensors = (*(Tensor(np.float32(v)) for v in (p.c_in, p.c_skip, p.c_out)), _tensor(scale))
                 cached = (p, scale, tensors)
             else:
                 sigma_t = Tensor(np.full((self.batch_size,), sigma, dtype=np.float32))

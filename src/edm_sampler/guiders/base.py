@@ -1,4 +1,5 @@
-"""Guiders: how one guided model evaluation is built from the sample batch and turned back into one estimate.
+"""The guider protocol: how one guided model evaluation is built from the sample batch and turned back into one
+estimate.
 
 A guider splits sgm's two-phase protocol into pieces the model path can use without redoing work per evaluation:
 
@@ -17,11 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from mindspore import Tensor, ops
-
-from . import checks
-from .checks import ConfigError
-from .registry import instantiate_from_config
+from mindspore import Tensor
 
 # sgm's conditioning keys that carry one entry per sample and are stacked [uc; c] for CFG.
 BATCHED_KEYS = ("vector", "crossattn", "concat")
@@ -42,7 +39,7 @@ def _same_value(a, b) -> bool:
     return a == b
 
 
-def _check_batched(name: str, cond, batch_size: int) -> None:
+def _check_batched(name: str, cond, batch_size: int, batched_keys=BATCHED_KEYS) -> None:
     if not isinstance(cond, Mapping):
         return
     for key, value in cond.items():
@@ -51,7 +48,7 @@ def _check_batched(name: str, cond, batch_size: int) -> None:
                 f"{name}[{key!r}] is a numpy array; conditioning must be MindSpore Tensors "
                 f"(wrap it: mindspore.Tensor({name}[{key!r}]))"
             )
-    for key in BATCHED_KEYS:
+    for key in batched_keys:
         if key in cond and _batch_size(cond[key]) not in (None, batch_size):
             raise ValueError(
                 f"{name}[{key!r}] has batch size {_batch_size(cond[key])}, but x has batch size {batch_size}"
@@ -76,8 +73,9 @@ class Guider:
         """The model's batch for the sample batch ``x`` (also used for the sigma Tensor); pure tensor math."""
         return x
 
-    def scale_at(self, sigma: float) -> float:
-        """The guidance strength at noise level ``sigma`` (host side)."""
+    def scale_at(self, sigma: float, x_shape: tuple[int, ...]) -> float | np.ndarray:
+        """The guidance strength at noise level ``sigma`` (host side): a float, or an array that broadcasts against
+        the sample batch of shape ``x_shape`` (one value per sample, e.g. per video frame)."""
         return 1.0
 
     @staticmethod
@@ -91,7 +89,9 @@ class Guider:
 
     def __call__(self, denoised: Tensor, sigma) -> Tensor:
         sigma = float(sigma.asnumpy().reshape(-1)[0]) if isinstance(sigma, Tensor) else float(sigma)
-        return self.combine(denoised, self.scale_at(sigma))
+        x_shape = (denoised.shape[0] // self.copies, *denoised.shape[1:])
+        scale = self.scale_at(sigma, x_shape)
+        return self.combine(denoised, Tensor(scale.astype(np.float32)) if isinstance(scale, np.ndarray) else scale)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -99,64 +99,3 @@ class Guider:
 
 class IdentityGuider(Guider):
     """No guidance: the model sees ``(x, sigma, cond)``; ``uc`` is ignored."""
-
-
-class NoDynamicThresholding:
-    """mindone's no-op thresholding plugin; accepted so mindone ``VanillaCFG`` configs load unchanged."""
-
-    def __call__(self, x: Tensor) -> Tensor:
-        return x
-
-
-class VanillaCFG(Guider):
-    """Classifier-free guidance ``D = D_u + scale * (D_c - D_u)`` in one model call on the batch ``[uc; c]``.
-
-    Entries under ``vector``, ``crossattn`` and ``concat`` are stacked; every other key must be equal in ``cond`` and
-    ``uc`` (it is passed once). ``dyn_thresh_config`` exists only so mindone configs load: it must name the no-op
-    ``NoDynamicThresholding``.
-    """
-
-    def __init__(self, scale: float, dyn_thresh_config=None):
-        self.scale = checks.real("scale", scale)
-        if dyn_thresh_config is not None:
-            thresholding = instantiate_from_config(dyn_thresh_config)
-            if not isinstance(thresholding, NoDynamicThresholding):
-                raise ConfigError(
-                    "dyn_thresh_config: only NoDynamicThresholding (a no-op) is supported, "
-                    f"got {type(thresholding).__name__}"
-                )
-
-    def check_inputs(self, cond, uc, batch_size: int) -> None:
-        for name, value in (("cond", cond), ("uc", uc)):
-            if not isinstance(value, Mapping):
-                raise TypeError(
-                    f"VanillaCFG needs {name} to be a dict of conditioning tensors, got {type(value).__name__}"
-                )
-            _check_batched(name, value, batch_size)
-        if set(cond) != set(uc):
-            raise ValueError(f"cond and uc must have the same keys, got {sorted(cond)} and {sorted(uc)}")
-        for key in cond:
-            if key not in BATCHED_KEYS and not _same_value(cond[key], uc[key]):
-                raise ValueError(
-                    f"cond[{key!r}] and uc[{key!r}] differ, but only {', '.join(BATCHED_KEYS)} may differ under CFG"
-                )
-
-    copies = 2
-
-    def model_cond(self, cond, uc):
-        return {k: ops.cat((uc[k], cond[k])) if k in BATCHED_KEYS else cond[k] for k in cond}
-
-    @staticmethod
-    def expand(x: Tensor) -> Tensor:
-        return ops.cat((x, x))
-
-    def scale_at(self, sigma: float) -> float:
-        return self.scale
-
-    @staticmethod
-    def combine(denoised: Tensor, scale) -> Tensor:
-        uncond, cond = ops.chunk(denoised, 2)
-        return uncond + (cond - uncond) * scale
-
-    def __repr__(self) -> str:
-        return f"VanillaCFG(scale={self.scale})"

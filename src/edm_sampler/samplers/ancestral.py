@@ -29,6 +29,14 @@ def get_ancestral_step(sigma_from: float, sigma_to: float, eta: float = 1.0) -> 
     return math.sqrt(sigma_to**2 - sigma_up**2), sigma_up
 
 
+def land_on(x: Tensor, denoised: Tensor, sigma: float, sigma_down: float) -> Tensor:
+    """The Euler step from ``sigma`` to ``sigma_down``; to 0 it is the denoised estimate itself (computed as
+    ``x + (0 - sigma)(x - D)/sigma`` it would lose D's low bits to cancellation against x)."""
+    if sigma_down == 0.0:
+        return denoised
+    return euler_step(x, to_d(x, sigma, denoised), sigma_down - sigma)
+
+
 class AncestralSampler(SingleStepDiffusionSampler):
     """sgm's and mindone's ancestral base: ``eta`` scales the noise added back, ``s_noise`` its std.
 
@@ -64,7 +72,7 @@ class AncestralSampler(SingleStepDiffusionSampler):
         sigma_down, sigma_up = get_ancestral_step(sigma, sigma_next, self.eta)
         denoised = run.denoise(x, sigma)
         run.report(x, sigma, sigma, denoised)
-        x = euler_step(x, to_d(x, sigma, denoised), sigma_down - sigma)
+        x = land_on(x, denoised, sigma, sigma_down)
         return self.noise_up(run, x, sigma, sigma_next, sigma_up)
 
     def __repr__(self) -> str:
@@ -84,7 +92,7 @@ class DPMPP2SAncestralSampler(AncestralSampler):
 
     In ``t = -log(sigma)``, the step to ``sigma_down`` evaluates the model once more at the midpoint
     ``sigma_mid = sqrt(sigma * sigma_down)``; the last step (``sigma_down = 0``) is a plain Euler step, which lands on
-    the denoised estimate.
+    the denoised estimate (returned exactly).
     """
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
@@ -92,7 +100,7 @@ class DPMPP2SAncestralSampler(AncestralSampler):
         denoised = run.denoise(x, sigma)
         run.report(x, sigma, sigma, denoised)
         if sigma_down == 0.0:
-            x = euler_step(x, to_d(x, sigma, denoised), sigma_down - sigma)
+            x = land_on(x, denoised, sigma, sigma_down)
         else:
             h = math.log(sigma / sigma_down)
             sigma_mid = math.sqrt(sigma * sigma_down)

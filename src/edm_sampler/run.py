@@ -40,6 +40,7 @@ class SamplingRun:
         sigmas: np.ndarray,
         cond: Any = None,
         uc: Any = None,
+        noise: Callable[[float, float], Tensor] | None = None,
         generator: GeneratorLike = None,
         noise_sampler: NoiseSampler | None = None,
         callback: Callable[[dict], None] | None = None,
@@ -71,7 +72,8 @@ class SamplingRun:
             model_kwargs or {},
             float(sigmas[0]) if max_sigma is None else max_sigma,
         )
-        self.noise = NoiseSource(x_shape, generator, noise_sampler)
+        # ``noise`` is the sampler's own source (e.g. Brownian increments); otherwise Gaussian draws from the generator
+        self.noise = NoiseSource(x_shape, generator, noise_sampler) if noise is None else noise
         self.sigmas = sigmas
         self.num_steps = len(sigmas) - 1
         self.callback = callback

@@ -18,7 +18,7 @@ from mindspore import Tensor
 from .. import checks
 from ..discretization import EDMDiscretization
 from ..guiders import IdentityGuider
-from ..noise import GeneratorLike, NoiseSampler
+from ..noise import GeneratorLike, NoiseSampler, NoiseSource
 from ..registry import instantiate_from_config
 from ..run import CHECK_FINITE, SamplingRun
 
@@ -89,6 +89,14 @@ class BaseDiffusionSampler:
             return math.sqrt(1.0 + sigma_0**2)
         return sigma_0 if self.init_noise == "edm" else 1.0
 
+    def make_noise(
+        self, shape: tuple[int, ...], generator: GeneratorLike, noise_sampler: NoiseSampler | None, sigmas: np.ndarray
+    ) -> Callable[[float, float], Tensor]:
+        """The call's noise source, ``noise(sigma, sigma_next) -> Tensor shaped like x``: by default independent
+        Gaussian draws from ``generator`` (or the caller's ``noise_sampler``). SDE samplers return Brownian
+        increments instead."""
+        return NoiseSource(shape, generator, noise_sampler)
+
     def max_model_sigma(self, sigmas: np.ndarray) -> float:
         """The highest noise level the model will be evaluated at (checked against a discrete denoiser's range)."""
         return float(sigmas[0])
@@ -144,8 +152,7 @@ class BaseDiffusionSampler:
             sigmas=sigmas,
             cond=cond,
             uc=uc,
-            generator=generator,
-            noise_sampler=noise_sampler,
+            noise=self.make_noise(tuple(x.shape), generator, noise_sampler, sigmas),
             callback=callback,
             model_kwargs=model_kwargs,
             progress=self.verbose if disable is None else not disable,

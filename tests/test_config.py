@@ -50,6 +50,7 @@ UPSTREAM_MODULES = {
     "DPMPP2SAncestralSampler": ("sampling", "sampler"),
     "DPMPP2MSampler": ("sampling", "sampler"),
     "LinearMultistepSampler": ("sampling", "sampler"),
+    "LCMSampler": (None, "sampler"),
     "EDMDiscretization": ("discretizer", "discretizer"),
     "LegacyDDPMDiscretization": ("discretizer", "discretizer"),
     "IdentityGuider": ("guiders", "guiders"),
@@ -277,7 +278,7 @@ def test_unregistered_dotted_target_refused_without_allow_imports(target):
     "target",
     [
         f"{SGM}.guiders.NoSuchGuider",
-        f"{GM}.sampler.LCMSampler",
+        f"{GM}.sampler.NoSuchSampler",
         f"{SGM}.sampler.NoSuchSampler",
         "modules.diffusionmodules.discretizer.Img2ImgDiscretizationWrapper",
     ],

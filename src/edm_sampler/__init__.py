@@ -26,6 +26,7 @@ from .samplers import (
     EulerAncestralSampler,
     EulerEDMSampler,
     HeunEDMSampler,
+    LCMSampler,
     LinearMultistepSampler,
     SingleStepDiffusionSampler,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "EulerEDMSampler",
     "Guider",
     "HeunEDMSampler",
+    "LCMSampler",
     "IdentityGuider",
     "LegacyDDPMDiscretization",
     "LinearMultistepSampler",

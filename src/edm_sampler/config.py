@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import resources
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from . import checks
 from .checks import ConfigError
 from .registry import instantiate_from_config
 
@@ -15,11 +17,32 @@ from .registry import instantiate_from_config
 SAMPLER_KEYS = ("sampler", "sampler_config", "model.params.sampler_config")
 
 
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped in the package (loadable by name from any directory)."""
+    folder = resources.files(__package__) / "configs"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _packaged(name: str):
+    stem = name[: -len(".yaml")] if name.endswith(".yaml") else name
+    if os.sep in stem or "/" in stem or stem not in packaged_configs():
+        return None
+    return resources.files(__package__) / "configs" / f"{stem}.yaml"
+
+
 def load_config(source: str | os.PathLike | Mapping | DictConfig) -> Mapping | DictConfig:
-    """Read a YAML path into a DictConfig; a dict or DictConfig is returned as is (dicts may hold plugin objects)."""
+    """Read a YAML path into a DictConfig; a dict or DictConfig is returned as is (dicts may hold plugin objects).
+
+    A name that is not a file but names a shipped config (``"heun_edm"``) loads that config.
+    """
     if isinstance(source, (str, os.PathLike)):
         if not os.path.isfile(source):
-            raise FileNotFoundError(f"config file not found: {os.fspath(source)}")
+            packaged = _packaged(os.fspath(source))
+            if packaged is None:
+                raise FileNotFoundError(
+                    f"config file not found: {os.fspath(source)} (shipped configs: {', '.join(packaged_configs())})"
+                )
+            return OmegaConf.create(packaged.read_text())
         return OmegaConf.load(source)
     if isinstance(source, (Mapping, DictConfig)):
         return source
@@ -41,7 +64,7 @@ def sampler_block(config: Mapping | DictConfig) -> Mapping | DictConfig:
     for key in SAMPLER_KEYS:
         block = _select(config, key)
         if block is not None:
-            return block
+            return mindone_short_form(block) if _is_short_form(block) else block
     raise ConfigError(f"no sampler config found: expected a 'target' key or one of {', '.join(SAMPLER_KEYS)}")
 
 
@@ -52,3 +75,76 @@ def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_impo
     configs you did not write.
     """
     return instantiate_from_config(sampler_block(load_config(source)), allow_imports=allow_imports)
+
+
+# mindone's ``init_sampling(steps, sampler, guider, guidance_scale, discretization, ...)`` as a config block, e.g.
+# ``sampler: {steps: 40, sampler: EulerAncestralSampler, guider: VanillaCFG, guidance_scale: 5.0}``. The plugins it
+# builds are those of mindone's ``gm/helpers.py``, with its defaults.
+SHORT_FORM_KEYS = (
+    "steps",
+    "sampler",
+    "guider",
+    "guidance_scale",
+    "discretization",
+    "img2img_strength",
+    "stage2strength",
+    "num_cols",
+    "specify_num_samples",
+)
+_GM = "gm.modules.diffusionmodules"
+_SHORT_DISCRETIZATIONS = {
+    "LegacyDDPMDiscretization": {"target": f"{_GM}.discretizer.LegacyDDPMDiscretization"},
+    "EDMDiscretization": {
+        "target": f"{_GM}.discretizer.EDMDiscretization",
+        "params": {"sigma_min": 0.03, "sigma_max": 14.61, "rho": 3.0},  # mindone's get_discretization defaults
+    },
+    "DiffusersDDPMDiscretization": {"target": f"{_GM}.discretizer.DiffusersDDPMDiscretization"},
+}
+_SHORT_SAMPLER_PARAMS = {
+    "EulerEDMSampler": {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": 999.0, "s_noise": 1.0},
+    "HeunEDMSampler": {"s_churn": 0.0, "s_tmin": 0.0, "s_tmax": 999.0, "s_noise": 1.0},
+    # mindone passes eta=0.001 to EulerAncestralSampler but its step ignores eta (always 1): 1 is what it samples.
+    "EulerAncestralSampler": {"eta": 1.0},
+    "AncestralSampler": {},
+    "DPMPP2SAncestralSampler": {},
+    "DPMPP2MSampler": {},
+    "LinearMultistepSampler": {},
+    "LCMSampler": {},
+}
+
+
+def _is_short_form(block) -> bool:
+    return isinstance(block, (Mapping, DictConfig)) and "target" not in block and "sampler" in block
+
+
+def mindone_short_form(block: Mapping | DictConfig) -> dict:
+    """The ``{"target", "params"}`` config that mindone's ``init_sampling`` would build from ``block``."""
+    block = dict(OmegaConf.to_container(block, resolve=True)) if isinstance(block, DictConfig) else dict(block)
+    unknown = sorted(set(block) - set(SHORT_FORM_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"mindone short-form sampler block: unknown key(s) {', '.join(unknown)}; "
+            f"allowed: {', '.join(SHORT_FORM_KEYS)}"
+        )
+    sampler = checks.choice("sampler", block["sampler"], tuple(_SHORT_SAMPLER_PARAMS))
+    guider = checks.choice("guider", block.get("guider", "VanillaCFG"), ("VanillaCFG", "IdentityGuider"))
+    discretization = checks.choice(
+        "discretization", block.get("discretization", "LegacyDDPMDiscretization"), tuple(_SHORT_DISCRETIZATIONS)
+    )
+    if block.get("img2img_strength", 1.0) < 1.0 or block.get("stage2strength") is not None:
+        raise ConfigError(
+            "mindone short-form sampler block: img2img_strength < 1 and stage2strength need the Img2Img/Txt2Noisy "
+            "discretization wrappers, which are not implemented in edm_sampler yet"
+        )
+    if guider == "VanillaCFG":
+        scale = min(max(checks.real("guidance_scale", block.get("guidance_scale", 5.0)), 0.0), 100.0)
+        guider_config = {"target": f"{_GM}.guiders.VanillaCFG", "params": {"scale": scale}}
+    else:
+        guider_config = {"target": f"{_GM}.guiders.IdentityGuider"}
+    params = {
+        "num_steps": checks.integer("steps", block.get("steps", 40), minimum=1),
+        "discretization_config": _SHORT_DISCRETIZATIONS[discretization],
+        "guider_config": guider_config,
+        **_SHORT_SAMPLER_PARAMS[sampler],
+    }
+    return {"target": f"{_GM}.sampler.{sampler}", "params": params}

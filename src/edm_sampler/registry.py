@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from collections.abc import Mapping
 from typing import Any, Callable
 
 from omegaconf import DictConfig, OmegaConf
 
 from .checks import ConfigError
+
+logger = logging.getLogger(__name__)
 
 _SGM = "sgm.modules.diffusionmodules"
 _GM = "gm.modules.diffusionmodules"
@@ -36,6 +39,7 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "dpmpp_2s_ancestral": ("samplers", "DPMPP2SAncestralSampler", "sampling", "sampler"),
     "dpmpp_2m": ("samplers", "DPMPP2MSampler", "sampling", "sampler"),
     "lms": ("samplers", "LinearMultistepSampler", "sampling", "sampler"),
+    "lcm": ("samplers", "LCMSampler", None, "sampler"),
     "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
     "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
     "identity": ("guiders", "IdentityGuider", "guiders", "guiders"),
@@ -189,5 +193,7 @@ def instantiate_from_config(config: Any, *, allow_imports: bool = False) -> Any:
         else value
         for key, value in params.items()
     }
+    for key in set(params) & set(getattr(obj, "ignored_config_params", ())):
+        logger.debug("%s: ignoring the config parameter %s=%r", target, key, params.pop(key))
     _check_params(target, obj, params)
     return obj(**params)

@@ -3,11 +3,13 @@
 * :mod:`.base`: ``BaseDiffusionSampler`` (configuration, plugins, checks, the call) and ``SingleStepDiffusionSampler``;
 * :mod:`.edm`: Karras et al.'s Algorithm 2, Euler and Heun with churn;
 * :mod:`.ancestral`: ancestral samplers (Euler ancestral, DPM-Solver++(2S) ancestral);
-* :mod:`.multistep`: multistep samplers (DPM-Solver++(2M), linear multistep).
+* :mod:`.multistep`: multistep samplers (DPM-Solver++(2M), linear multistep);
+* :mod:`.consistency`: latent-consistency-model sampling.
 """
 
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
 from .base import BaseDiffusionSampler, SingleStepDiffusionSampler
+from .consistency import LCMSampler
 from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
 from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
 
@@ -20,6 +22,7 @@ __all__ = [
     "EulerAncestralSampler",
     "EulerEDMSampler",
     "HeunEDMSampler",
+    "LCMSampler",
     "LinearMultistepSampler",
     "SingleStepDiffusionSampler",
     "get_ancestral_step",

@@ -41,7 +41,8 @@ class AncestralSampler(SingleStepDiffusionSampler):
     """sgm's and mindone's ancestral base: ``eta`` scales the noise added back, ``s_noise`` its std.
 
     Its own step is the Euler ancestral step, so mindone configs that name ``AncestralSampler`` sample as
-    :class:`EulerAncestralSampler` does.
+    :class:`EulerAncestralSampler` does. (mindone's own ``AncestralSampler``, used directly, runs its base class's
+    plain Euler step and never adds the ancestral noise, which looks like an oversight.)
     """
 
     def __init__(

@@ -44,6 +44,9 @@ class BaseDiffusionSampler:
             them, naming its step and sigma; one check and host sync per evaluation) or ``"off"``.
     """
 
+    # sgm's samplers take ``device="cuda"``; MindSpore places tensors by context, so configs may keep it
+    ignored_config_params = ("device",)
+
     def __init__(
         self,
         discretization_config: Any = None,

@@ -51,6 +51,7 @@ UPSTREAM_MODULES = {
     "DPMPP2MSampler": ("sampling", "sampler"),
     "LinearMultistepSampler": ("sampling", "sampler"),
     "LCMSampler": (None, "sampler"),
+    "DiffusersDDPMDiscretization": (None, "discretizer"),
     "EDMDiscretization": ("discretizer", "discretizer"),
     "LegacyDDPMDiscretization": ("discretizer", "discretizer"),
     "IdentityGuider": ("guiders", "guiders"),

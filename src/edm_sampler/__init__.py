@@ -31,10 +31,19 @@ from .samplers import (
     SingleStepDiffusionSampler,
 )
 from .scalings import EDMScaling, EpsScaling, VScaling, VScalingWithEDMcNoise
+from .schedules import (
+    AlignYourStepsDiscretization,
+    DiffusersDDPMDiscretization,
+    ExponentialDiscretization,
+    ListDiscretization,
+    PolyExponentialDiscretization,
+    VPDiscretization,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlignYourStepsDiscretization",
     "AncestralSampler",
     "BaseDiffusionSampler",
     "BoundDenoiser",
@@ -43,12 +52,14 @@ __all__ = [
     "DiscreteDenoiser",
     "DPMPP2MSampler",
     "DPMPP2SAncestralSampler",
+    "DiffusersDDPMDiscretization",
     "Discretization",
     "EDMDiscretization",
     "EDMSampler",
     "EDMScaling",
     "EpsScaling",
     "EulerAncestralSampler",
+    "ExponentialDiscretization",
     "EulerEDMSampler",
     "Guider",
     "HeunEDMSampler",
@@ -57,16 +68,19 @@ __all__ = [
     "LegacyDDPMDiscretization",
     "LinearMultistepSampler",
     "LinearPredictionGuider",
+    "ListDiscretization",
     "MindoneEngineDenoiser",
     "ModelOutputError",
     "NoDynamicThresholding",
     "NoiseSource",
+    "PolyExponentialDiscretization",
     "SamplingRun",
     "SingleStepDiffusionSampler",
     "SpatiotemporalPredictionGuider",
     "TrapezoidPredictionGuider",
     "TrianglePredictionGuider",
     "VScaling",
+    "VPDiscretization",
     "VScalingWithEDMcNoise",
     "VanillaCFG",
     "append_dims",

@@ -28,6 +28,14 @@ INIT_NOISE = ("sgm", "edm", "prescaled")
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
 
 
+def _checked_schedule(sigmas: np.ndarray, name: str, minimum_length: int = 1) -> np.ndarray:
+    if sigmas.ndim != 1 or len(sigmas) < minimum_length or not np.all(np.isfinite(sigmas)):
+        raise ValueError(f"{name}: need a 1-d list of at least {minimum_length} finite sigmas, got {sigmas!r}")
+    if np.any(sigmas[:-1] <= 0) or sigmas[-1] < 0 or np.any(np.diff(sigmas) >= 0):
+        raise ValueError(f"{name} must be strictly decreasing sigmas > 0 (the last may be 0), got {sigmas}")
+    return sigmas
+
+
 class BaseDiffusionSampler:
     """Common machinery: plugins from configs, sigma schedule, input checks, initial-noise scaling, progress.
 
@@ -73,18 +81,27 @@ class BaseDiffusionSampler:
 
     # -- schedule and inputs -------------------------------------------------------------------------------------
 
-    def get_sigmas(self, num_steps: int | None = None) -> np.ndarray:
-        """The descending float64 schedule for this call, checked to be usable (positive, ending at >= 0)."""
+    def get_sigmas(self, num_steps: int | None = None, sigmas: Any = None) -> np.ndarray:
+        """The descending float64 schedule for this call, checked to be usable (positive, ending at >= 0).
+
+        ``sigmas`` is an explicit schedule (k-diffusion style: N + 1 values ending in 0 for N steps) that replaces
+        the discretization; it excludes ``num_steps``.
+        """
+        if sigmas is not None:
+            if num_steps is not None:
+                raise ValueError("pass either num_steps or sigmas to the call, not both")
+            if isinstance(sigmas, Tensor):
+                sigmas = sigmas.asnumpy()
+            try:
+                sigmas = np.array(sigmas, dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                raise TypeError(f"sigmas must be a 1-d sequence of numbers, got {type(sigmas).__name__}") from err
+            return _checked_schedule(sigmas, "sigmas", minimum_length=2)
         n = self.num_steps if num_steps is None else num_steps
         if n is None:
             raise ValueError("num_steps is required: pass it to the sampler's constructor or to the call")
         n = checks.integer("num_steps", n, minimum=1)
-        sigmas = np.asarray(self.discretization(n), dtype=np.float64)
-        if sigmas.ndim != 1 or len(sigmas) < 1 or not np.all(np.isfinite(sigmas)):
-            raise ValueError(f"discretization returned an unusable schedule: {sigmas!r}")
-        if np.any(sigmas[:-1] <= 0) or sigmas[-1] < 0 or np.any(np.diff(sigmas) >= 0):
-            raise ValueError(f"discretization must return strictly decreasing sigmas > 0 (last may be 0), got {sigmas}")
-        return sigmas
+        return _checked_schedule(np.asarray(self.discretization(n), dtype=np.float64), "discretization")
 
     def initial_scale(self, sigma_0: float) -> float:
         """Factor applied to the incoming ``x`` (see ``init_noise``)."""
@@ -129,6 +146,7 @@ class BaseDiffusionSampler:
         callback: Callable[[dict], None] | None = None,
         model_kwargs: dict | None = None,
         disable: bool | None = None,
+        sigmas: Any = None,
     ) -> Tensor:
         """Integrate from ``sigma_0`` down to the end of the schedule and return the float32 result.
 
@@ -145,8 +163,10 @@ class BaseDiffusionSampler:
                 "denoised"}``.
             model_kwargs: extra keyword arguments for every model evaluation.
             disable: hide (True) or show (False) the progress bar; default: shown only when ``verbose``.
+            sigmas: an explicit schedule, N + 1 descending values (the last may be 0) for N steps, instead of the
+                discretization; excludes ``num_steps``.
         """
-        sigmas = self.get_sigmas(num_steps)
+        sigmas = self.get_sigmas(num_steps, sigmas)
         x = self._check_x(x)
         run = SamplingRun(
             denoiser=denoiser,

@@ -54,6 +54,8 @@ UPSTREAM_MODULES = {
     "DiffusersDDPMDiscretization": (None, "discretizer"),
     "EDMDiscretization": ("discretizer", "discretizer"),
     "LegacyDDPMDiscretization": ("discretizer", "discretizer"),
+    "Img2ImgDiscretizationWrapper": ("discretizer", "discretizer"),
+    "Txt2NoisyDiscretizationWrapper": ("discretizer", "discretizer"),
     "IdentityGuider": ("guiders", "guiders"),
     "VanillaCFG": ("guiders", "guiders"),
     "LinearPredictionGuider": ("guiders", "guiders"),
@@ -281,7 +283,7 @@ def test_unregistered_dotted_target_refused_without_allow_imports(target):
         f"{SGM}.guiders.NoSuchGuider",
         f"{GM}.sampler.NoSuchSampler",
         f"{SGM}.sampler.NoSuchSampler",
-        "modules.diffusionmodules.discretizer.Img2ImgDiscretizationWrapper",
+        "modules.diffusionmodules.discretizer.NoSuchWrapper",
     ],
 )
 def test_upstream_plugin_that_is_not_implemented_says_so(target):

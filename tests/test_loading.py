@@ -111,7 +111,7 @@ def test_mindone_short_form_clamps_the_scale_as_mindone_does():
         ({"sampler": "EulerEDMSampler", "discretization": "Karras"}, "discretization must be one of"),
         ({"sampler": "EulerEDMSampler", "stepz": 3}, "unknown key.*stepz"),
         ({"sampler": "EulerEDMSampler", "steps": 0}, "steps must be >= 1"),
-        ({"sampler": "EulerEDMSampler", "img2img_strength": 0.5}, "Img2Img/Txt2Noisy"),
+        ({"sampler": "EulerEDMSampler", "img2img_strength": -0.5}, "img2img_strength must be >= 0"),
     ],
 )
 def test_mindone_short_form_errors(block, words):

@@ -3,7 +3,13 @@
 from .checks import ConfigError
 from .config import load_config, load_sampler
 from .denoisers import BoundDenoiser, Denoiser, DiscreteDenoiser, MindoneEngineDenoiser, append_dims, as_denoiser
-from .discretization import Discretization, EDMDiscretization, LegacyDDPMDiscretization
+from .discretization import (
+    Discretization,
+    EDMDiscretization,
+    Img2ImgDiscretizationWrapper,
+    LegacyDDPMDiscretization,
+    Txt2NoisyDiscretizationWrapper,
+)
 from .guiders import (
     Guider,
     IdentityGuider,
@@ -65,6 +71,7 @@ __all__ = [
     "HeunEDMSampler",
     "LCMSampler",
     "IdentityGuider",
+    "Img2ImgDiscretizationWrapper",
     "LegacyDDPMDiscretization",
     "LinearMultistepSampler",
     "LinearPredictionGuider",
@@ -79,6 +86,7 @@ __all__ = [
     "SpatiotemporalPredictionGuider",
     "TrapezoidPredictionGuider",
     "TrianglePredictionGuider",
+    "Txt2NoisyDiscretizationWrapper",
     "VScaling",
     "VPDiscretization",
     "VScalingWithEDMcNoise",

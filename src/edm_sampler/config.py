@@ -131,19 +131,24 @@ def mindone_short_form(block: Mapping | DictConfig) -> dict:
     discretization = checks.choice(
         "discretization", block.get("discretization", "LegacyDDPMDiscretization"), tuple(_SHORT_DISCRETIZATIONS)
     )
-    if block.get("img2img_strength", 1.0) < 1.0 or block.get("stage2strength") is not None:
-        raise ConfigError(
-            "mindone short-form sampler block: img2img_strength < 1 and stage2strength need the Img2Img/Txt2Noisy "
-            "discretization wrappers, which are not implemented in edm_sampler yet"
-        )
     if guider == "VanillaCFG":
         scale = min(max(checks.real("guidance_scale", block.get("guidance_scale", 5.0)), 0.0), 100.0)
         guider_config = {"target": f"{_GM}.guiders.VanillaCFG", "params": {"scale": scale}}
     else:
         guider_config = {"target": f"{_GM}.guiders.IdentityGuider"}
+    steps = checks.integer("steps", block.get("steps", 40), minimum=1)
+    discretization_config = _SHORT_DISCRETIZATIONS[discretization]
+    strength = checks.real("img2img_strength", block.get("img2img_strength", 1.0), nonnegative=True)
+    if strength < 1.0:  # as init_sampling does: wrap the schedule
+        wrapper = {"strength": strength, "discretization": discretization_config}
+        discretization_config = {"target": f"{_GM}.discretizer.Img2ImgDiscretizationWrapper", "params": wrapper}
+    if block.get("stage2strength") is not None:
+        stage2 = checks.real("stage2strength", block["stage2strength"], nonnegative=True)
+        wrapper = {"strength": stage2, "original_steps": steps, "discretization": discretization_config}
+        discretization_config = {"target": f"{_GM}.discretizer.Txt2NoisyDiscretizationWrapper", "params": wrapper}
     params = {
-        "num_steps": checks.integer("steps", block.get("steps", 40), minimum=1),
-        "discretization_config": _SHORT_DISCRETIZATIONS[discretization],
+        "num_steps": steps,
+        "discretization_config": discretization_config,
         "guider_config": guider_config,
         **_SHORT_SAMPLER_PARAMS[sampler],
     }

@@ -12,6 +12,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from . import checks
+from .registry import instantiate_from_config
 
 
 class Discretization(ABC):
@@ -82,3 +83,59 @@ class LegacyDDPMDiscretization(Discretization):
         timesteps = np.linspace(self.num_timesteps - 1, 0, n, endpoint=False).astype(int)[::-1]
         alphas_cumprod = self._alphas_cumprod[timesteps]
         return np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod)[::-1]
+
+
+def _wrapped(discretization, n: int, do_append_zero: bool):
+    # a plain callable discretization(n) need not take do_append_zero
+    return discretization(n) if do_append_zero else discretization(n, do_append_zero=False)
+
+
+class Img2ImgDiscretizationWrapper:
+    """sgm's img2img pruning: keep the last ``max(int(strength * len), 1)`` sigmas of the wrapped schedule.
+
+    ``strength=1`` keeps every sigma; smaller strengths start lower, so an image noised to the first kept sigma is
+    only partly regenerated (see :meth:`BaseDiffusionSampler.img2img`); ``strength=0`` keeps only the final 0 (no
+    step at all). The rule is sgm's, applied to the list with its trailing 0.
+    """
+
+    def __init__(self, discretization, strength: float = 1.0):
+        self.discretization = instantiate_from_config(discretization)
+        self.strength = checks.real("strength", strength, nonnegative=True)
+        if self.strength > 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength!r}")
+
+    def __call__(self, n: int, do_append_zero: bool = True, flip: bool = False) -> np.ndarray:
+        sigmas = np.asarray(_wrapped(self.discretization, n, do_append_zero), dtype=np.float64)
+        keep = max(int(self.strength * len(sigmas)), 1)
+        sigmas = sigmas[len(sigmas) - keep :]
+        return sigmas[::-1].copy() if flip else sigmas
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.discretization!r}, strength={self.strength})"
+
+
+class Txt2NoisyDiscretizationWrapper:
+    """sgm's "stop early" pruning (SDXL base before the refiner): drop the smallest sigmas of the wrapped schedule.
+
+    ``prune = max(min(int(strength * steps) - 1, steps - 1), 0)`` sigmas are removed from the low end, with
+    ``steps = original_steps + 1`` (or the schedule's length); ``strength=0`` keeps everything.
+    """
+
+    def __init__(self, discretization, strength: float = 0.0, original_steps: int | None = None):
+        self.discretization = instantiate_from_config(discretization)
+        self.strength = checks.real("strength", strength, nonnegative=True)
+        if self.strength > 1.0:
+            raise ValueError(f"strength must be in [0, 1], got {strength!r}")
+        self.original_steps = (
+            None if original_steps is None else checks.integer("original_steps", original_steps, minimum=1)
+        )
+
+    def __call__(self, n: int, do_append_zero: bool = True, flip: bool = False) -> np.ndarray:
+        sigmas = np.asarray(_wrapped(self.discretization, n, do_append_zero), dtype=np.float64)
+        steps = len(sigmas) if self.original_steps is None else self.original_steps + 1
+        prune = max(min(int(self.strength * steps) - 1, steps - 1), 0)
+        sigmas = sigmas[: len(sigmas) - prune]
+        return sigmas[::-1].copy() if flip else sigmas
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.discretization!r}, strength={self.strength})"

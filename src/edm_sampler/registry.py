@@ -42,6 +42,8 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "lcm": ("samplers", "LCMSampler", None, "sampler"),
     "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
     "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
+    "img2img": ("discretization", "Img2ImgDiscretizationWrapper", "discretizer", "discretizer"),
+    "txt2noisy": ("discretization", "Txt2NoisyDiscretizationWrapper", "discretizer", "discretizer"),
     "exponential": ("schedules", "ExponentialDiscretization", None, None),
     "polyexponential": ("schedules", "PolyExponentialDiscretization", None, None),
     "vp": ("schedules", "VPDiscretization", None, None),

@@ -18,7 +18,7 @@ from mindspore import Tensor
 from .. import checks
 from ..discretization import EDMDiscretization
 from ..guiders import IdentityGuider
-from ..noise import GeneratorLike, NoiseSampler, NoiseSource
+from ..noise import GeneratorLike, NoiseSampler, NoiseSource, as_generators, randn
 from ..registry import instantiate_from_config
 from ..run import CHECK_FINITE, SamplingRun
 
@@ -168,6 +168,54 @@ class BaseDiffusionSampler:
         """
         sigmas = self.get_sigmas(num_steps, sigmas)
         x = self._check_x(x)
+        # A new float32 tensor: the caller's x is never touched.
+        start = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
+        return self._integrate(
+            denoiser, start, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+        )
+
+    def img2img(
+        self,
+        denoiser: Any,
+        image: Tensor,
+        cond: Any = None,
+        uc: Any = None,
+        num_steps: int | None = None,
+        *,
+        add_noise: bool = True,
+        noise: Tensor | None = None,
+        generator: GeneratorLike = None,
+        noise_sampler: NoiseSampler | None = None,
+        callback: Callable[[dict], None] | None = None,
+        model_kwargs: dict | None = None,
+        disable: bool | None = None,
+        sigmas: Any = None,
+    ) -> Tensor:
+        """Start from ``image`` (a clean latent) noised to the schedule's first sigma, as sgm's ``do_img2img`` does.
+
+        Use an :class:`~edm_sampler.Img2ImgDiscretizationWrapper` (or explicit ``sigmas``) to start below the full
+        noise level. ``add_noise=False`` starts from ``image`` as it is (sgm's refiner "finish denoising" path, after a
+        ``Txt2NoisyDiscretizationWrapper`` base). The start noise is ``noise`` if given, else the next draw from
+        ``generator`` (whose stream then continues into the sampler's own noise).
+        """
+        sigmas = self.get_sigmas(num_steps, sigmas)
+        image = self._check_x(image)
+        start = image.astype(ms.float32)
+        if add_noise and len(sigmas) > 1:
+            if noise is None:
+                generator = as_generators(generator, int(image.shape[0]))
+                noise = randn(tuple(image.shape), generator)
+            elif not isinstance(noise, Tensor) or tuple(noise.shape) != tuple(image.shape):
+                raise ValueError(f"noise must be a Tensor shaped like image {tuple(image.shape)}, got {noise!r}")
+            start = start + noise.astype(ms.float32) * float(sigmas[0])
+        return self._integrate(
+            denoiser, start, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+        )
+
+    def _integrate(
+        self, denoiser, x, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+    ) -> Tensor:
+        """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule."""
         run = SamplingRun(
             denoiser=denoiser,
             guider=self.guider,
@@ -185,8 +233,6 @@ class BaseDiffusionSampler:
         )
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
-        # A new float32 tensor: the caller's x is never touched.
-        x = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
         x = self.sample(run, x)
         run.finish(x)
         self.last_nfe = run.nfe

@@ -64,7 +64,7 @@ class EDMSampler(SingleStepDiffusionSampler):
 
     def max_model_sigma(self, sigmas: np.ndarray) -> float:
         n = len(sigmas) - 1
-        return max(float(s) * (1.0 + self.gamma(float(s), n)) for s in sigmas[:-1])
+        return max((float(s) * (1.0 + self.gamma(float(s), n)) for s in sigmas[:-1]), default=0.0)
 
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
         if not self.graph_loop:

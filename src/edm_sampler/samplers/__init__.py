@@ -4,19 +4,28 @@
 * :mod:`.edm`: Karras et al.'s Algorithm 2, Euler and Heun with churn;
 * :mod:`.ancestral`: ancestral samplers (Euler ancestral, DPM-Solver++(2S) ancestral);
 * :mod:`.multistep`: multistep samplers (DPM-Solver++(2M), linear multistep);
-* :mod:`.consistency`: latent-consistency-model sampling.
+* :mod:`.consistency`: latent-consistency-model sampling;
+* :mod:`.dpm`: DPM-Solver-2 and its ancestral form (k-diffusion);
+* :mod:`.sde`: DPM-Solver++ SDE samplers on Brownian noise (k-diffusion).
 """
 
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
 from .base import BaseDiffusionSampler, SingleStepDiffusionSampler
 from .consistency import LCMSampler
+from .dpm import DPM2AncestralSampler, DPM2Sampler
 from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
 from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
+from .sde import DPMPP2MSDESampler, DPMPP3MSDESampler, DPMPPSDESampler
 
 __all__ = [
     "AncestralSampler",
     "BaseDiffusionSampler",
+    "DPM2AncestralSampler",
+    "DPM2Sampler",
+    "DPMPP2MSDESampler",
     "DPMPP2MSampler",
+    "DPMPP3MSDESampler",
+    "DPMPPSDESampler",
     "DPMPP2SAncestralSampler",
     "EDMSampler",
     "EulerAncestralSampler",

@@ -178,3 +178,38 @@ def test_svd_style_config_loads():
     assert isinstance(
         load_sampler({"target": "euler_edm", "params": {"guider_config": mindone}}).guider, TrianglePredictionGuider
     )
+
+
+def _recording_model(seen):
+    def model(x, sigma, cond, num_video_frames=None):
+        seen.append(num_video_frames)
+        return x * 0.5 + cond["vector"][:, :1] * 0.1
+
+    return model
+
+
+@pytest.mark.parametrize("cls", [LinearPredictionGuider, TrianglePredictionGuider, TrapezoidPredictionGuider])
+def test_num_frames_from_the_call(cls):
+    """num_frames left out of the config comes from model_kwargs['num_video_frames'], SVD's own model argument."""
+    frames = 4
+    cond = {"vector": Tensor(np.arange(2 * frames * 10, dtype=np.float32).reshape(2 * frames, 10) / 80)}
+    uc = {"vector": Tensor(np.zeros((2 * frames, 10), np.float32))}
+    x = randn((2 * frames, 3), generator=0)
+    seen = []
+    from_call = EulerEDMSampler(num_steps=3, guider_config=cls(2.5))(
+        _recording_model(seen), x, cond, uc, model_kwargs={"num_video_frames": frames}
+    )
+    from_config = EulerEDMSampler(num_steps=3, guider_config=cls(2.5, frames))(
+        _recording_model([]), x, cond, uc, model_kwargs={"num_video_frames": frames}
+    )
+    np.testing.assert_array_equal(from_call.asnumpy(), from_config.asnumpy())
+    assert seen == [frames] * 3  # the model still gets its argument
+
+
+def test_num_frames_missing_everywhere_is_refused_before_any_model_call():
+    seen = []
+    sampler = EulerEDMSampler(num_steps=2, guider_config={"target": "linear_prediction", "params": {"max_scale": 2.5}})
+    cond = {"vector": Tensor(np.zeros((4, 10), np.float32))}
+    with pytest.raises(ValueError, match=r"num_frames is needed; .*num_video_frames"):
+        sampler(_recording_model(seen), randn((4, 3), generator=0), cond, cond)
+    assert not seen

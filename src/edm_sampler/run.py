@@ -55,7 +55,9 @@ class SamplingRun:
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise TypeError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
         self.denoiser = as_denoiser(denoiser)
-        self.guider = guider
+        # a guider may take per-call settings from the model's keyword arguments (SVD's num_video_frames)
+        for_call = getattr(guider, "for_call", None)
+        self.guider = guider = for_call(model_kwargs or {}) if for_call is not None else guider
         self.batch_size = int(x_shape[0])
         uc = cond if uc is None else uc  # sgm: no uc means "guide towards cond itself"
         check_inputs = getattr(guider, "check_inputs", None)  # absent on third-party sgm-style guiders

@@ -64,6 +64,10 @@ class Guider:
         """Validate the conditioning once, before sampling starts."""
         _check_batched("cond", cond, batch_size)
 
+    def for_call(self, model_kwargs: dict) -> Guider:
+        """The guider for one sampling call (a guider configured from the call returns a configured copy)."""
+        return self
+
     def model_cond(self, cond, uc):
         """The conditioning the model sees (built once per sampling call)."""
         return cond

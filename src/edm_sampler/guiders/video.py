@@ -3,10 +3,14 @@
 The sample batch holds ``b * num_frames`` frames, video after video. Frame ``t`` of every video is guided with
 ``scale[t]``, a profile over the frames computed once on the host: a ramp (SVD), a triangle wave (SV3D), a
 trapezoid, or a ramp over time plus a triangle over views (SV4D). Everything else is :class:`VanillaCFG`.
+
+``num_frames`` comes from the config, or, when the config leaves it out (``None``), from the call: the
+``num_video_frames`` model keyword argument SVD's network takes anyway.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -30,13 +34,13 @@ class LinearPredictionGuider(VanillaCFG):
     def __init__(
         self,
         max_scale: float,
-        num_frames: int,
+        num_frames: int | None = None,
         min_scale: float = 1.0,
         additional_cond_keys: str | Sequence[str] | None = None,
     ):
         self.max_scale = checks.real("max_scale", max_scale)
         self.min_scale = checks.real("min_scale", min_scale)
-        self.num_frames = checks.integer("num_frames", num_frames, minimum=1)
+        self.num_frames = None if num_frames is None else checks.integer("num_frames", num_frames, minimum=1)
         if additional_cond_keys is None:
             additional_cond_keys = ()
         elif isinstance(additional_cond_keys, str):
@@ -44,13 +48,29 @@ class LinearPredictionGuider(VanillaCFG):
         if not all(isinstance(k, str) for k in additional_cond_keys):
             raise TypeError(f"additional_cond_keys must be strings, got {additional_cond_keys!r}")
         self.batched_keys = BATCHED_KEYS + tuple(k for k in additional_cond_keys if k not in BATCHED_KEYS)
-        self.scale = self.frame_scales()
+        self.scale = None if self.num_frames is None else self.frame_scales()
+
+    def for_call(self, model_kwargs: dict) -> LinearPredictionGuider:
+        """With ``num_frames=None``, a copy for ``model_kwargs["num_video_frames"]`` frames."""
+        if self.num_frames is not None:
+            return self
+        if "num_video_frames" not in model_kwargs:
+            raise ValueError(
+                f"{type(self).__name__}: num_frames is needed; set it in the guider config or pass "
+                "model_kwargs={'num_video_frames': T}"
+            )
+        configured = copy.copy(self)
+        configured.num_frames = checks.integer("num_video_frames", int(model_kwargs["num_video_frames"]), minimum=1)
+        configured.scale = configured.frame_scales()
+        return configured
 
     def frame_scales(self) -> np.ndarray:
         """The scale of each frame, ``(num_frames,)`` float64."""
         return np.linspace(self.min_scale, self.max_scale, self.num_frames)
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
+        if self.num_frames is None:
+            raise ValueError(f"{type(self).__name__}: num_frames is not set (see for_call)")
         if batch_size % self.num_frames:
             raise ValueError(
                 f"{type(self).__name__}: the batch ({batch_size}) must hold whole videos of num_frames="
@@ -76,7 +96,7 @@ class TrianglePredictionGuider(LinearPredictionGuider):
     def __init__(
         self,
         max_scale: float,
-        num_frames: int,
+        num_frames: int | None = None,
         min_scale: float = 1.0,
         period: float | Sequence[float] = 1.0,
         period_fusing: str = "max",
@@ -104,7 +124,7 @@ class TrapezoidPredictionGuider(LinearPredictionGuider):
     def __init__(
         self,
         max_scale: float,
-        num_frames: int,
+        num_frames: int | None = None,
         min_scale: float = 1.0,
         edge_perc: float = 0.1,
         additional_cond_keys: str | Sequence[str] | None = None,
@@ -127,17 +147,19 @@ class SpatiotemporalPredictionGuider(LinearPredictionGuider):
     def __init__(
         self,
         max_scale: float,
-        num_frames: int,
+        num_frames: int | None = None,
         num_views: int = 1,
         min_scale: float = 1.0,
         additional_cond_keys: str | Sequence[str] | None = None,
     ):
         self.num_views = checks.integer("num_views", num_views, minimum=1)
-        if num_frames % self.num_views:
+        if num_frames is not None and num_frames % self.num_views:
             raise ValueError(f"num_frames ({num_frames}) must be a multiple of num_views ({num_views})")
         super().__init__(max_scale, num_frames, min_scale, additional_cond_keys)
 
     def frame_scales(self) -> np.ndarray:
+        if self.num_frames % self.num_views:
+            raise ValueError(f"num_frames ({self.num_frames}) must be a multiple of num_views ({self.num_views})")
         times = self.num_frames // self.num_views
         grid = np.linspace(0.0, 1.0, times)[:, None] * 0.5 + triangle_wave(np.linspace(0.0, 1.0, self.num_views)) * 0.5
         return self.min_scale + grid.reshape(-1) * (self.max_scale - self.min_scale)

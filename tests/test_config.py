@@ -63,6 +63,7 @@ UPSTREAM_MODULES = {
     "TrapezoidPredictionGuider": ("guiders", "guiders"),
     "SpatiotemporalPredictionGuider": ("guiders", "guiders"),
     "NoDynamicThresholding": ("sampling_utils", "sampling_utils"),
+    "DynamicThresholding": ("sampling_utils", "sampling_utils"),
     "Denoiser": ("denoiser", "denoiser"),
     "DiscreteDenoiser": ("denoiser", "denoiser"),
     "EDMScaling": ("denoiser_scaling", "denoiser_scaling"),
@@ -718,22 +719,15 @@ def test_mindone_vanilla_cfg_with_no_dynamic_thresholding_loads():
         assert type(sampler.guider) is VanillaCFG and sampler.guider.scale == 5.0
 
 
-@pytest.mark.parametrize(
-    "target, pattern",
-    [
-        (f"{GM}.sampling_utils.DynamicThresholding", "DynamicThresholding"),
-        ("identity", "dyn_thresh_config"),
-        ("edm", "dyn_thresh_config"),
-    ],
-)
+@pytest.mark.parametrize("target, pattern", [("identity", "dyn_thresh_config"), ("edm", "dyn_thresh_config")])
 def test_mindone_vanilla_cfg_with_other_thresholding_fails(target, pattern):
     with pytest.raises(ConfigError, match=pattern):
         load_sampler(_mindone_guider(target))
 
 
-def test_mindone_dynamic_thresholding_fails_even_with_allow_imports():
-    with pytest.raises(ConfigError, match="DynamicThresholding"):
-        load_sampler(_mindone_guider(f"{GM}.sampling_utils.DynamicThresholding"), allow_imports=True)
+def test_mindone_dynamic_thresholding_loads():
+    guider = load_sampler(_mindone_guider(f"{GM}.sampling_utils.DynamicThresholding")).guider
+    assert guider.dyn_thresh is not None and "DynamicThresholding" in repr(guider)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

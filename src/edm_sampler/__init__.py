@@ -11,6 +11,7 @@ from .discretization import (
     Txt2NoisyDiscretizationWrapper,
 )
 from .guiders import (
+    DynamicThresholding,
     Guider,
     IdentityGuider,
     LinearPredictionGuider,
@@ -70,6 +71,7 @@ __all__ = [
     "DPMPP2SAncestralSampler",
     "DiffusersDDPMDiscretization",
     "Discretization",
+    "DynamicThresholding",
     "EDMDiscretization",
     "EDMSampler",
     "EDMScaling",

@@ -95,7 +95,7 @@ def check_supported(sampler, denoiser, guider, callback, model_kwargs, check_fin
 
 def loop_cell(kind: str, denoiser: BoundDenoiser, guider: Guider) -> nn.Cell:
     """The compiled loop for this sampler kind, guider type and network, cached on the bound denoiser."""
-    key = (kind, type(guider).expand, type(guider).combine)
+    key = (kind, type(guider).expand, guider.combine)
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:
         guided = GuidedNetwork(denoiser.network, guider, denoiser.dtype)

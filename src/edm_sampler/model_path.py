@@ -53,7 +53,7 @@ class GuidedNetwork(nn.Cell):
         super().__init__()
         self.network = network
         self.expand = type(guider).expand
-        self.combine = type(guider).combine
+        self.combine = guider.combine  # a static function (or a thresholding's), never a bound method
         self.dtype = ms.float32 if dtype is None else dtype
 
     def construct(self, x, c_in, c_skip, c_out, c_noise, cond, scale):
@@ -141,7 +141,7 @@ class ModelPath:
             return None
         if self.model_kwargs or ms.get_context("mode") != ms.GRAPH_MODE:
             return None
-        key = (type(self.guider).expand, type(self.guider).combine)
+        key = (type(self.guider).expand, self.guider.combine)
         cells = den.__dict__.setdefault("_guided_cells", {})
         if key not in cells:
             cells[key] = GuidedNetwork(den.network, self.guider, den.dtype)

@@ -62,6 +62,7 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "trapezoid_prediction": ("guiders", "TrapezoidPredictionGuider", "guiders", "guiders"),
     "spatiotemporal_prediction": ("guiders", "SpatiotemporalPredictionGuider", "guiders", "guiders"),
     "no_dynamic_thresholding": ("guiders", "NoDynamicThresholding", "sampling_utils", "sampling_utils"),
+    "dynamic_thresholding": ("guiders", "DynamicThresholding", "sampling_utils", "sampling_utils"),
     "denoiser": ("denoisers", "Denoiser", "denoiser", "denoiser"),
     "discrete_denoiser": ("denoisers", "DiscreteDenoiser", "denoiser", "denoiser"),
     "edm_scaling": ("scalings", "EDMScaling", "denoiser_scaling", "denoiser_scaling"),

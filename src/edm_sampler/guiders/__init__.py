@@ -2,7 +2,7 @@
 (:mod:`.cfg`), and the per-frame guidance of the video models (:mod:`.video`)."""
 
 from .base import BATCHED_KEYS, Guider, IdentityGuider
-from .cfg import NoDynamicThresholding, VanillaCFG
+from .cfg import DynamicThresholding, NoDynamicThresholding, VanillaCFG
 from .video import (
     LinearPredictionGuider,
     SpatiotemporalPredictionGuider,
@@ -12,6 +12,7 @@ from .video import (
 
 __all__ = [
     "BATCHED_KEYS",
+    "DynamicThresholding",
     "Guider",
     "IdentityGuider",
     "LinearPredictionGuider",

@@ -19,25 +19,47 @@ class NoDynamicThresholding:
         return x
 
 
+class DynamicThresholding:
+    """sgm's early (and mindone's) dynamic thresholding, as a ``dyn_thresh_config`` of :class:`VanillaCFG`.
+
+    The guided result is rescaled to the spread of the unconditional estimate:
+    ``(r - mean(r)) / std(r) * std(D_u)`` with ``r = D_u + scale (D_c - D_u)``, means and (unbiased) standard
+    deviations taken over the whole batch, as sgm does (which also leaves out ``mean(D_u)``).
+    """
+
+    @staticmethod
+    def combine(denoised: Tensor, scale) -> Tensor:
+        uncond, cond = ops.chunk(denoised, 2)
+        result = uncond + (cond - uncond) * scale
+        count = result.size - 1
+        result = result - result.mean()
+        uncond = uncond - uncond.mean()
+        return result * ops.sqrt((uncond * uncond).sum() / count) / ops.sqrt((result * result).sum() / count)
+
+
 class VanillaCFG(Guider):
     """Classifier-free guidance ``D = D_u + scale * (D_c - D_u)`` in one model call on the batch ``[uc; c]``.
 
     Entries under ``vector``, ``crossattn`` and ``concat`` are stacked; every other key must be equal in ``cond`` and
-    ``uc`` (it is passed once). ``dyn_thresh_config`` exists only so mindone configs load: it must name the no-op
-    ``NoDynamicThresholding``.
+    ``uc`` (it is passed once). ``dyn_thresh_config`` is mindone's: the no-op ``NoDynamicThresholding`` or
+    :class:`DynamicThresholding`.
     """
 
     batched_keys = BATCHED_KEYS
 
     def __init__(self, scale: float, dyn_thresh_config=None):
         self.scale = checks.real("scale", scale)
+        self.dyn_thresh = None
         if dyn_thresh_config is not None:
             thresholding = instantiate_from_config(dyn_thresh_config)
-            if not isinstance(thresholding, NoDynamicThresholding):
+            if not isinstance(thresholding, (NoDynamicThresholding, DynamicThresholding)):
                 raise ConfigError(
-                    "dyn_thresh_config: only NoDynamicThresholding (a no-op) is supported, "
+                    "dyn_thresh_config: NoDynamicThresholding or DynamicThresholding are supported, "
                     f"got {type(thresholding).__name__}"
                 )
+            if isinstance(thresholding, DynamicThresholding):
+                self.dyn_thresh = thresholding
+                self.combine = thresholding.combine  # the model path reads guider.combine
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         for name, value in (("cond", cond), ("uc", uc)):
@@ -73,4 +95,5 @@ class VanillaCFG(Guider):
         return uncond + (cond - uncond) * scale
 
     def __repr__(self) -> str:
-        return f"VanillaCFG(scale={self.scale})"
+        thresholding = "" if self.dyn_thresh is None else ", dyn_thresh=DynamicThresholding"
+        return f"VanillaCFG(scale={self.scale}{thresholding})"

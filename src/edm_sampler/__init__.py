@@ -1,7 +1,7 @@
 """edm_sampler: EDM-family diffusion samplers for MindSpore, configurable from sgm/mindone-style YAML."""
 
 from .checks import ConfigError
-from .config import load_config, load_sampler
+from .config import load_config, load_denoiser, load_sampler
 from .denoisers import BoundDenoiser, Denoiser, DiscreteDenoiser, MindoneEngineDenoiser, append_dims, as_denoiser
 from .discretization import (
     Discretization,
@@ -108,6 +108,7 @@ __all__ = [
     "instantiate_from_config",
     "known_targets",
     "load_config",
+    "load_denoiser",
     "load_sampler",
     "randn",
     "register",

@@ -15,6 +15,8 @@ from .registry import instantiate_from_config
 
 # Where a sampler block lives: our configs, sgm inference scripts, and sgm/mindone model configs (e.g. svd.yaml).
 SAMPLER_KEYS = ("sampler", "sampler_config", "model.params.sampler_config")
+# Where a denoiser block lives, likewise (sgm/mindone model YAMLs: model.params.denoiser_config).
+DENOISER_KEYS = ("denoiser", "denoiser_config", "model.params.denoiser_config")
 
 
 def packaged_configs() -> list[str]:
@@ -66,6 +68,19 @@ def sampler_block(config: Mapping | DictConfig) -> Mapping | DictConfig:
         if block is not None:
             return mindone_short_form(block) if _is_short_form(block) else block
     raise ConfigError(f"no sampler config found: expected a 'target' key or one of {', '.join(SAMPLER_KEYS)}")
+
+
+def load_denoiser(source: str | os.PathLike | Mapping | DictConfig, *, allow_imports: bool = False) -> Any:
+    """Build the ``Denoiser`` / ``DiscreteDenoiser`` a model config describes (see :data:`DENOISER_KEYS`), so one sgm
+    or mindone model YAML gives both halves: ``load_denoiser(cfg).bind(net)`` and ``load_sampler(cfg)``."""
+    config = load_config(source)
+    if "target" not in config:
+        for key in DENOISER_KEYS:
+            block = _select(config, key)
+            if block is not None:
+                return instantiate_from_config(block, allow_imports=allow_imports)
+        raise ConfigError(f"no denoiser config found: expected a 'target' key or one of {', '.join(DENOISER_KEYS)}")
+    return instantiate_from_config(config, allow_imports=allow_imports)
 
 
 def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_imports: bool = False) -> Any:

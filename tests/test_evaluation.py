@@ -1,0 +1,163 @@
+"""``edm-sampler eval``: quality versus NFE on models with exact answers."""
+
+import argparse
+import csv
+import sys
+
+import numpy as np
+import pytest
+
+from edm_sampler import evaluation as ev
+
+BUDGETS = (10, 20, 35, 80)
+
+
+@pytest.fixture(scope="module")
+def gaussian_errors():
+    """RMS relative error against the exact ODE solution, per sampler, at each budget (quick sizes)."""
+    rows = ev.evaluate(("gaussian",), ("euler_edm", "heun_edm"), ("edm",), BUDGETS, 0, ev.QUICK_SIZES)
+    return {
+        name: np.array([r.value for r in rows if r.sampler == name and r.metric == "rms_rel_error"])
+        for name in ("euler_edm", "heun_edm")
+    }
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="edm-sampler")
+    ev.add_eval_parser(p.add_subparsers(dest="command", required=True))
+    return p
+
+
+def test_gaussian_error_falls_with_nfe(gaussian_errors):
+    for name, errors in gaussian_errors.items():
+        assert np.all(np.diff(errors) < 0), (name, errors)
+
+
+def test_heun_is_second_order_and_euler_first(gaussian_errors):
+    euler, heun = gaussian_errors["euler_edm"], gaussian_errors["heun_edm"]
+    # Heun at NFE 35 is 18 steps, at NFE 80 40 steps; Euler 35 and 80 steps.
+    order_euler = -np.log(euler[3] / euler[2]) / np.log(80 / 35)
+    order_heun = -np.log(heun[3] / heun[2]) / np.log(40 / 18)
+    assert 0.8 < order_euler < 1.3
+    assert 1.8 < order_heun < 2.6
+    assert heun[2] < euler[2]
+    assert heun[3] < euler[3] / 3
+
+
+def test_sliced_wasserstein_of_a_shift_is_the_shift():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(5000), rng.standard_normal(5000)
+    assert ev.sliced_wasserstein(a, a + 0.7) == pytest.approx(0.7, rel=1e-12)  # 1-D: every projection is +-1
+    assert ev.sliced_wasserstein(a, b + 0.7) == pytest.approx(0.7, abs=0.05)
+    assert ev.sliced_wasserstein(a, b) < 0.05
+    # 2-D shift by v: the mean of |v . u| over unit directions u is 2 |v| / pi
+    x, y = rng.standard_normal((4000, 2)), rng.standard_normal((4000, 2))
+    shift = np.array([0.6, 0.8])
+    assert ev.sliced_wasserstein(x, y, projections=2000) < 0.05
+    assert ev.sliced_wasserstein(x, y + shift, projections=2000) == pytest.approx(2 / np.pi, abs=0.05)
+    with pytest.raises(ValueError, match="same shape"):
+        ev.sliced_wasserstein(x, y[:10])
+
+
+def test_mixture_floor_is_small_and_the_samplers_approach_it():
+    task = ev.MixtureTask(0, ev.QUICK_SIZES)
+    floor = task.floor()
+    assert floor < 0.1
+    coarse = task(ev.build_sampler("heun_edm", "edm"), 2)["sliced_w1"]
+    fine = task(ev.build_sampler("heun_edm", "edm"), 40)["sliced_w1"]
+    assert fine < coarse
+    assert fine < 2 * floor
+
+
+def test_budget_to_steps():
+    assert ev.nfe_formula("euler_edm", "edm") == (1, 1)
+    assert ev.nfe_formula("heun_edm", "edm") == (1, 2)
+    assert [ev.steps_for_budget("euler_edm", "edm", b) for b in (1, 5, 10, 35, 80)] == [1, 5, 10, 35, 80]
+    assert [ev.steps_for_budget("heun_edm", "edm", b) for b in (1, 5, 10, 35, 80)] == [1, 3, 5, 18, 40]
+    assert ev.steps_for_budget("dpm_2", "edm", 20) == 10
+    assert ev.steps_for_budget("dpmpp_2m", "edm", 20) == 20
+    for name, steps in (("euler_edm", 10), ("heun_edm", 5), ("heun_edm", 18)):
+        assert ev.nfe_of(name, "edm", steps) == (steps if name == "euler_edm" else 2 * steps - 1)
+
+
+def test_default_samplers_are_the_deterministic_ones():
+    names = ev.deterministic_samplers()
+    assert {"euler_edm", "heun_edm", "dpmpp_2m", "lms", "dpm_2", "dpmpp_2m_sde"} <= set(names)
+    assert "lcm" not in names
+    assert "edm" not in names  # a discretization, not a sampler
+    assert ev.build_sampler("euler_ancestral", "edm").eta == 0.0
+    assert ev.build_sampler("heun_edm", "exponential").s_churn == 0.0
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--samplers", "heun_edm,nope"), ("--samplers", "lcm"), ("--schedules", "karras")]
+)
+def test_bad_names_list_the_valid_ones(option, value, capsys):
+    with pytest.raises(SystemExit):
+        parser().parse_args(["eval", option, value])
+    err = capsys.readouterr().err
+    assert "valid:" in err and ("euler_edm" in err or "exponential" in err)
+
+
+def test_cli_quick_writes_csv_and_tables(tmp_path, capsys):
+    out = tmp_path / "eval.csv"
+    args = parser().parse_args(["eval", "--quick", "--samplers", "euler_edm,heun_edm", "--csv", str(out)])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "### gaussian: rms_rel_error" in printed and "best sampler per NFE budget" in printed
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert (
+        tuple(rows[0])
+        == ev.CSV_COLUMNS
+        == ("model", "sampler", "schedule", "budget", "steps", "nfe", "metric", "value")
+    )
+    # 2 samplers x 2 budgets (5, 10) x 2 metrics
+    assert len(rows) == 8
+    heun = {(r["budget"], r["metric"]): r for r in rows if r["sampler"] == "heun_edm"}
+    assert (heun["10", "rms_rel_error"]["steps"], heun["10", "rms_rel_error"]["nfe"]) == ("5", "9")
+    assert all(float(r["value"]) > 0 for r in rows)
+
+
+def test_cli_quick_default_samplers_runs(tmp_path, capsys):
+    args = parser().parse_args(["eval", "--quick", "--csv", str(tmp_path / "q.csv")])
+    assert args.func(args) == 0
+    with (tmp_path / "q.csv").open() as f:
+        samplers = {r["sampler"] for r in csv.DictReader(f)}
+    assert samplers == set(ev.deterministic_samplers())
+
+
+def test_all_models_tiny_grid(tmp_path):
+    sizes = ev.Sizes(gaussian_batch=4, gmm_samples=64, projections=8, glyph_samples=4)
+    rows = ev.evaluate(ev.MODELS, ("heun_edm",), ("edm",), (20,), 0, sizes)
+    metrics = {(r.model, r.sampler, r.metric) for r in rows}
+    assert metrics == {
+        ("gaussian", "heun_edm", "max_rel_error"),
+        ("gaussian", "heun_edm", "rms_rel_error"),
+        ("gmm", ev.FLOOR, "sliced_w1"),
+        ("gmm", "heun_edm", "sliced_w1"),
+        ("glyphs", "heun_edm", "class_match"),
+        ("glyphs", "heun_edm", "mean_distance"),
+    }
+    glyphs = {r.metric: r.value for r in rows if r.model == "glyphs"}
+    assert glyphs["class_match"] == 1.0  # 10 Heun steps with CFG land on training images of the requested class
+    assert glyphs["mean_distance"] < 0.05
+    best = ev.best_per_budget(rows)
+    assert {r.model for r in best} == set(ev.MODELS)
+
+
+def test_plot_is_written_when_matplotlib_imports(tmp_path):
+    pytest.importorskip("matplotlib")
+    rows = ev.evaluate(("gaussian",), ("euler_edm", "heun_edm"), ("edm",), (5, 10), 0, ev.QUICK_SIZES)
+    path = tmp_path / "eval.png"
+    assert ev.plot(rows, path) == f"wrote {path}"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_without_matplotlib_is_a_note(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    path = tmp_path / "eval.png"
+    note = ev.plot([ev.Row("gaussian", "euler_edm", "edm", 5, 5, 5, "rms_rel_error", 0.5)], path)
+    assert "matplotlib is not installed" in note
+    assert not path.exists()

@@ -22,7 +22,7 @@ import sys
 import time
 from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -239,11 +239,13 @@ def evaluate(
     budgets: tuple[int, ...] = DEFAULT_NFE,
     seed: int = 0,
     sizes: Sizes = Sizes(),
+    progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    """Every (model, sampler, schedule, budget) of the grid, as CSV-ready rows."""
+    """Every (model, sampler, schedule, budget) of the grid, as CSV-ready rows; ``progress`` receives status lines."""
     rows = []
     for model in models:
-        print(f"evaluating {model} ...", file=sys.stderr, flush=True)
+        if progress:
+            progress(f"evaluating {model} ...")
         task = TASKS[model](seed, sizes)
         if hasattr(task, "floor"):
             rows.append(Row(model, FLOOR, "-", 0, 0, 0, PRIMARY[model], task.floor()))
@@ -276,14 +278,14 @@ def markdown_tables(rows: list[Row]) -> str:
         cells = [r for r in rows if (r.model, r.metric) == (model, metric) and r.sampler != FLOOR]
         budgets = sorted({r.budget for r in cells})
         out.append(f"\n### {model}: {metric} (value @ actual NFE)\n")
-        out.append("| sampler | schedule | " + " | ".join(f"NFE<={b}" for b in budgets) + " |")
-        out.append("|---|---|" + "---|" * len(budgets))
+        out.append(_md_row(["sampler", "schedule", *(f"NFE<={b}" for b in budgets)]))
+        out.append(_md_row(["---"] * (2 + len(budgets))))
         for name, schedule in dict.fromkeys((r.sampler, r.schedule) for r in cells):
             by_budget = {r.budget: r for r in cells if (r.sampler, r.schedule) == (name, schedule)}
             values = [
                 f"{_fmt(metric, by_budget[b].value)} @{by_budget[b].nfe}" if b in by_budget else "-" for b in budgets
             ]
-            out.append(f"| {name} | {schedule} | " + " | ".join(values) + " |")
+            out.append(_md_row([name, schedule, *values]))
         floor = [r for r in rows if r.model == model and r.sampler == FLOOR and r.metric == metric]
         if floor:
             out.append(f"\nnoise floor (two independent exact samples): {metric} = {_fmt(metric, floor[0].value)}")
@@ -306,12 +308,18 @@ def best_per_budget(rows: list[Row], rtol: float = 1e-3) -> list[Row]:
 
 
 def best_table(rows: list[Row]) -> str:
-    lines = ["\n### best sampler per NFE budget (lowest primary metric)\n", "| model | metric | budget | sampler | "
-             "schedule | steps | NFE | value |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    """The Markdown table of :func:`best_per_budget`."""
+    header = ("model", "metric", "budget", "sampler", "schedule", "steps", "NFE", "value")
+    lines = ["\n### best sampler per NFE budget (lowest primary metric)\n", _md_row(header), _md_row(["---"] * 8)]
     for r in best_per_budget(rows):
-        lines.append(f"| {r.model} | {r.metric} | {r.budget} | {r.sampler} | {r.schedule} | {r.steps} | {r.nfe} | "
-                     f"{_fmt(r.metric, r.value)} |")  # fmt: skip
+        lines.append(
+            _md_row([r.model, r.metric, r.budget, r.sampler, r.schedule, r.steps, r.nfe, _fmt(r.metric, r.value)])
+        )
     return "\n".join(lines)
+
+
+def _md_row(cells) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
 
 
 def plot(rows: list[Row], path: str | Path) -> str:
@@ -404,13 +412,18 @@ def add_eval_parser(commands) -> argparse.ArgumentParser:
     return p
 
 
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     """The ``eval`` command: evaluate, print the tables, write the CSV (and the plot)."""
     models = args.models or (("gaussian",) if args.quick else MODELS)
     budgets = args.nfe or (QUICK_NFE if args.quick else DEFAULT_NFE)
     samplers = args.samplers or tuple(deterministic_samplers())
     start = time.perf_counter()
-    rows = evaluate(models, samplers, args.schedules, budgets, args.seed, QUICK_SIZES if args.quick else Sizes())
+    sizes = QUICK_SIZES if args.quick else Sizes()
+    rows = evaluate(models, samplers, args.schedules, budgets, args.seed, sizes, progress=_to_stderr)
     seconds = time.perf_counter() - start
     print(markdown_tables(rows))
     print(best_table(rows))

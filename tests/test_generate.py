@@ -80,6 +80,25 @@ def test_bad_seeds_on_the_command_line_exit_with_usage(capsys):
     assert "'a'" in capsys.readouterr().err
 
 
+def test_add_generate_parser_registers_the_command():
+    import argparse
+
+    from edm_sampler.generate import add_generate_parser, run_generate
+
+    parser = argparse.ArgumentParser()
+    add_generate_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["generate", "--seeds", "0-2,9", "--outdir", "d", "--steps", "5"])
+    assert (args.seeds, args.outdir, args.batch, args.steps, args.threads, args.config) == (
+        [0, 1, 2, 9],
+        "d",
+        16,
+        5,
+        1,
+        None,
+    )
+    assert args.func is run_generate
+
+
 def test_format_seeds():
     assert format_seeds([5, 0, 1, 2, 7, 8]) == "0-2,5,7-8"
     assert format_seeds([]) == "none"

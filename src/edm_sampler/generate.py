@@ -325,9 +325,9 @@ DESCRIPTION = """\
 Generate one PNG and one float32 .npy per seed (seedNNNNNN.png / .npy) with a sampler config and the built-in glyph
 model. Seed s uses numpy.random.default_rng(s) for all of its noise and class label s % 10, so its files are the same
 for any --batch and any number of workers. Finished seeds are skipped, so an interrupted run resumes. Run it under
-msrun to split the seeds across workers, e.g.
+msrun to split the seeds across workers (each worker prints its summary to its log, rank 0 also the total), e.g.
   msrun --worker_num=2 --local_worker_num=2 --master_port=8118 --log_dir=logs --join=True \\
-      -m edm_sampler generate --seeds 0-999 --outdir out"""
+      "$(command -v edm-sampler)" generate --seeds 0-999 --outdir out"""
 
 
 def add_generate_parser(subcommands) -> argparse.ArgumentParser:
@@ -388,6 +388,8 @@ def run_generate(args: argparse.Namespace) -> int:
         ms.device_context.cpu.op_tuning.threads_num(args.threads)
     except AttributeError as err:
         raise SystemExit(f"--threads needs a MindSpore with ms.device_context ({ms.__version__}): {err}") from err
+    except RuntimeError as err:  # MindSpore allows one setting per process: a second run in-process keeps the first
+        logger.info("--threads %d ignored: %s", args.threads, err)
     sampler, model = _build(args.config)
     summary = generate(
         sampler,
@@ -423,3 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_generate_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["generate", *(sys.argv[1:] if argv is None else argv)])
     return args.func(args)
+
+
+if __name__ == "__main__":  # python -m edm_sampler.generate --seeds ... --outdir ...
+    sys.exit(main())

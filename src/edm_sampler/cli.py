@@ -13,6 +13,8 @@ from PIL import Image
 
 from .bench import add_bench_parser
 from .config import load_config, load_sampler
+from .evaluation import add_eval_parser
+from .generate import add_generate_parser
 from .models.glyphs import NUM_CLASSES, GlyphDenoiser
 from .noise import randn
 from .registry import instantiate_from_config
@@ -98,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=sample)
     add_bench_parser(commands)  # `edm-sampler bench`: imports the benchmark (and torch) only when it runs
+    add_generate_parser(commands)  # `edm-sampler generate`: one file per seed, seeds split across msrun workers
+    add_eval_parser(commands)  # `edm-sampler eval`: quality versus NFE on models with exact answers
     return parser
 
 

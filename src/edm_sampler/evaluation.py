@@ -326,6 +326,7 @@ def plot(rows: list[Row], path: str | Path) -> str:
     """Error vs NFE, log-log, one panel per model and one line per sampler; returns what happened, as a note."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
     except ImportError:
         return f"no plot written to {path}: matplotlib is not installed (pip install 'edm_sampler[plot]')"
     models = list(dict.fromkeys(r.model for r in rows))
@@ -336,12 +337,16 @@ def plot(rows: list[Row], path: str | Path) -> str:
         series = [r for r in rows if r.model == model and r.metric == metric and r.sampler != FLOOR]
         for i, key in enumerate(dict.fromkeys((r.sampler, r.schedule) for r in series)):
             points = sorted((r.nfe, r.value) for r in series if (r.sampler, r.schedule) == key)
-            style = {"marker": "osv^D<>p*h"[i % 10], "linestyle": ("-", "--", ":")[i // 10 % 3]}
+            # 10 colours cycle; 7 markers and 3 line styles keep every line distinct
+            style = {"marker": "osv^D<>"[i % 7], "linestyle": ("-", "--", ":")[i // 10 % 3]}
             ax.plot(*zip(*points), label=key[0] if key[1] == "edm" else "/".join(key), **style)
         for r in rows:
             if r.model == model and r.sampler == FLOOR:
                 ax.axhline(r.value, color="gray", linestyle=":", label="exact vs exact (floor)")
         ax.set(xscale="log", yscale="log", title=model, xlabel="NFE", ylabel=metric)
+        ax.set_xticks(sorted({r.nfe for r in series}), minor=False)
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize="small")
     path = Path(path)

@@ -62,11 +62,11 @@ def test_sliced_wasserstein_of_a_shift_is_the_shift():
 def test_mixture_floor_is_small_and_the_samplers_approach_it():
     task = ev.MixtureTask(0, ev.QUICK_SIZES)
     floor = task.floor()
-    assert floor < 0.1
+    assert floor["sliced_w1"] <= floor["sliced_w1_max"] < 0.2  # 256 samples: the floor is well above 0
     coarse = task(ev.build_sampler("heun_edm", "edm"), 2)["sliced_w1"]
     fine = task(ev.build_sampler("heun_edm", "edm"), 40)["sliced_w1"]
-    assert fine < coarse
-    assert fine < 2 * floor
+    assert fine < coarse / 5
+    assert fine < 1.5 * floor["sliced_w1_max"]
 
 
 def test_budget_to_steps():
@@ -135,6 +135,7 @@ def test_all_models_tiny_grid(tmp_path):
         ("gaussian", "heun_edm", "max_rel_error"),
         ("gaussian", "heun_edm", "rms_rel_error"),
         ("gmm", ev.FLOOR, "sliced_w1"),
+        ("gmm", ev.FLOOR, "sliced_w1_max"),
         ("gmm", "heun_edm", "sliced_w1"),
         ("glyphs", "heun_edm", "class_match"),
         ("glyphs", "heun_edm", "mean_distance"),
@@ -144,6 +145,20 @@ def test_all_models_tiny_grid(tmp_path):
     assert glyphs["mean_distance"] < 0.05
     best = ev.best_per_budget(rows)
     assert {r.model for r in best} == set(ev.MODELS)
+    assert "noise floor" in ev.markdown_tables(rows)
+
+
+def test_best_per_budget_names_ties_together():
+    rows = [
+        ev.Row("glyphs", "euler_edm", "edm", 10, 10, 10, "mean_distance", 3.01e-8),
+        ev.Row("glyphs", "heun_edm", "edm", 10, 5, 9, "mean_distance", 3.08e-8),  # both at round-off: tied
+        ev.Row("glyphs", "lms", "edm", 10, 10, 10, "mean_distance", 1.6e-5),
+        ev.Row("gaussian", "euler_edm", "edm", 10, 10, 10, "rms_rel_error", 0.27),
+        ev.Row("gaussian", "heun_edm", "edm", 10, 5, 9, "rms_rel_error", 1.52),
+    ]
+    best = {r.model: r for r in ev.best_per_budget(rows)}
+    assert best["glyphs"].sampler == "euler_edm, heun_edm"
+    assert best["gaussian"].sampler == "euler_edm" and best["gaussian"].value == 0.27
 
 
 def test_plot_is_written_when_matplotlib_imports(tmp_path):

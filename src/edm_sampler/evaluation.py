@@ -312,7 +312,11 @@ def best_per_budget(rows: list[Row], rtol: float = 1e-3) -> list[Row]:
     for group in groups.values():
         top = min(group, key=lambda r: r.value)
         limit = top.value * (1 + rtol) + TIE_ATOL.get(top.metric, 0.0)
-        tied = [r.sampler for r in group if r.value <= limit]
+        tied = [
+            r.sampler if r.schedule == top.schedule else f"{r.sampler} ({r.schedule})"
+            for r in group
+            if r.value <= limit
+        ]
         best.append(replace(top, sampler=", ".join(dict.fromkeys([top.sampler, *tied]))))
     return best
 

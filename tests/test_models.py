@@ -113,3 +113,27 @@ def test_conditional_sampling_gives_requested_classes(glyphs, guider, rng):
     nearest, dist = glyphs.nearest(out)
     np.testing.assert_array_equal(nearest, labels)
     assert dist.max() < 0.05
+
+
+def test_glyph_model_is_batch_invariant_whatever_the_gemm_kernel():
+    """A sample's bits must not depend on its batch. MindSpore's CPU matmul under DNNL_MAX_CPU_ISA=AVX2 sums in an
+    order that depends on the number of rows, so this runs in a fresh interpreter with that ISA (where a plain
+    batched matmul fails it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from mindspore import Tensor\n"
+        "from edm_sampler.models import GlyphDenoiser\n"
+        "m = GlyphDenoiser()\n"
+        "x = Tensor(np.random.default_rng(0).standard_normal((8, 1, 24, 24)).astype(np.float32) * 3)\n"
+        "s = Tensor(np.full(8, 1.7, np.float32))\n"
+        "c = {'vector': m.class_vectors(np.arange(8) % 10)}\n"
+        "full = m(x, s, c).asnumpy()\n"
+        "rows = [m(x[i:i + 1], s[i:i + 1], {'vector': c['vector'][i:i + 1]}).asnumpy() for i in range(8)]\n"
+        "print(np.array_equal(full, np.concatenate(rows)))\n"
+    )
+    env = {**__import__("os").environ, "DNNL_MAX_CPU_ISA": "AVX2"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "True"

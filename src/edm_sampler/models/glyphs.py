@@ -48,6 +48,12 @@ def render_glyphs(size: int = 24, variants: int = 24, seed: int = 0) -> tuple[np
     return np.stack(images)[:, None], np.asarray(labels, dtype=np.int64)
 
 
+def _rowwise_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` one row at a time. CPU GEMM kernels (oneDNN's AVX2 one, for instance) sum in an order that depends on
+    the number of rows, which would make a sample's bits depend on the size of its batch; one row is always one row."""
+    return ops.cat([ops.matmul(row, b) for row in ops.split(a, 1, axis=0)])
+
+
 class GlyphDenoiser:
     """The exact denoiser of the glyph dataset, class-conditional through ``cond["vector"]``.
 
@@ -65,7 +71,7 @@ class GlyphDenoiser:
         self._data = Tensor(flat)  # (M, P)
         # Distances are computed around the dataset mean: smaller norms, less float32 cancellation in |x|^2 - 2xy.
         self._mean = Tensor(mean)
-        self._centered = Tensor(centered)
+        self._centered_t = Tensor(np.ascontiguousarray(centered.T))  # (P, M)
         self._half_sq_norm = Tensor(0.5 * (centered**2).sum(1))  # (M,)
         self._class_of = Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[self.labels])  # (M, 10)
 
@@ -88,11 +94,11 @@ class GlyphDenoiser:
         batch = x.shape[0]
         flat = x.reshape(batch, -1) - self._mean[None, :]
         # -|x - y|^2 / 2 sigma^2 up to a per-row constant (softmax is shift invariant).
-        logits = (ops.matmul(flat, self._centered.T) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
+        logits = (_rowwise_matmul(flat, self._centered_t) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
         if cond is not None:
             logits = logits + self._log_prior(cond, batch)
         weights = ops.softmax(logits, axis=1)
-        return ops.matmul(weights, self._data).reshape(x.shape)
+        return _rowwise_matmul(weights, self._data).reshape(x.shape)
 
     def _log_prior(self, cond: Any, batch: int) -> Tensor:
         if not isinstance(cond, Mapping) or "vector" not in cond:

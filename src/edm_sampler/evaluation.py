@@ -358,11 +358,13 @@ def plot(rows: list[Row], path: str | Path) -> str:
             if r.model == model and r.sampler == FLOOR and r.metric == metric:
                 ax.axhline(r.value, color="gray", linestyle=":", label="noise floor (exact vs exact)")
         ax.set(xscale="log", yscale="log", title=model, xlabel="NFE", ylabel=metric)
-        ax.set_xticks(sorted({r.nfe for r in series}), minor=False)
+        ax.set_xticks(sorted({r.budget for r in series}), minor=False)  # the budgets: actual NFEs may be 1 less
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right upper", fontsize="small")
+    legend = {}  # label -> handle, over every panel (the noise floor is drawn in the gmm panel only)
+    for ax in axes:
+        legend.update((label, handle) for handle, label in zip(*ax.get_legend_handles_labels()))
+    fig.legend(list(legend.values()), list(legend), loc="outside right upper", fontsize="small")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -5,25 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from .bench import add_bench_parser
-from .config import load_config, load_sampler
+from .commands import DEFAULT_CONFIG, load_job, positive_int
 from .evaluation import add_eval_parser
 from .generate import add_generate_parser
 from .models.glyphs import NUM_CLASSES, GlyphDenoiser
 from .noise import randn
-from .registry import instantiate_from_config
-
-DEFAULT_CONFIG = "glyphs_heun_cfg.yaml"
-
-
-def default_config_path() -> Path:
-    return Path(str(resources.files("edm_sampler") / "configs" / DEFAULT_CONFIG))
 
 
 def save_grid(samples: np.ndarray, path: Path, columns: int = NUM_CLASSES, zoom: int = 3) -> None:
@@ -41,10 +33,7 @@ def save_grid(samples: np.ndarray, path: Path, columns: int = NUM_CLASSES, zoom:
 
 
 def sample(args: argparse.Namespace) -> int:
-    config_path = Path(args.config) if args.config else default_config_path()
-    config = load_config(config_path)
-    sampler = load_sampler(config)
-    model = instantiate_from_config(config.model) if "model" in config else GlyphDenoiser()
+    config_path, sampler, model = load_job(args.config)
     if not isinstance(model, GlyphDenoiser):
         raise SystemExit(f"edm-sampler sample runs the glyph model; {config_path} names {type(model).__name__}")
     if args.threads is not None:
@@ -94,22 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help=f"YAML with a sampler block (default: the packaged {DEFAULT_CONFIG})")
     p.add_argument("--out", default="samples.png", help="output PNG path (default: samples.png)")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-sample generators (default: 0)")
-    p.add_argument("--num-samples", type=_positive_int, default=20, help="number of samples (default: 20)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="number of steps (default: from the config)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="MindSpore CPU kernel threads")
+    p.add_argument("--num-samples", type=positive_int, default=20, help="number of samples (default: 20)")
+    p.add_argument("--steps", type=positive_int, default=None, help="number of steps (default: from the config)")
+    p.add_argument("--threads", type=positive_int, default=None, help="MindSpore CPU kernel threads")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=sample)
     add_bench_parser(commands)  # `edm-sampler bench`: imports the benchmark (and torch) only when it runs
     add_generate_parser(commands)  # `edm-sampler generate`: one file per seed, seeds split across msrun workers
     add_eval_parser(commands)  # `edm-sampler eval`: quality versus NFE on models with exact answers
     return parser
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,9 +26,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .commands import DEFAULT_CONFIG, load_job, positive_int
+
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = "glyphs_heun_cfg.yaml"
 TMP_MARK = ".tmp-"  # temporary files are ".<final name>.tmp-<pid>" in the output directory
 
 
@@ -341,11 +342,11 @@ def add_generate_parser(subcommands) -> argparse.ArgumentParser:
     p.add_argument("--config", help=f"YAML with a sampler and a model block (default: the packaged {DEFAULT_CONFIG})")
     p.add_argument("--seeds", type=_seeds_arg, required=True, help="seeds: 0-999, 1,5,7 or 0-9,20-29")
     p.add_argument("--outdir", required=True, help="output directory")
-    p.add_argument("--batch", type=_positive_int, default=16, help="seeds per sampler call (default: 16)")
-    p.add_argument("--steps", type=_positive_int, default=None, help="number of steps (default: from the config)")
+    p.add_argument("--batch", type=positive_int, default=16, help="seeds per sampler call (default: 16)")
+    p.add_argument("--steps", type=positive_int, default=None, help="number of steps (default: from the config)")
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=1,
         help="MindSpore CPU kernel threads per worker (default: 1, one core per msrun worker)",
     )
@@ -354,26 +355,10 @@ def add_generate_parser(subcommands) -> argparse.ArgumentParser:
     return p
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _build(config_arg: str | None):
-    from importlib import resources
-
-    from .config import load_config, load_sampler
-    from .models.glyphs import GlyphDenoiser
-    from .registry import instantiate_from_config
-
-    source = config_arg or str(resources.files("edm_sampler") / "configs" / DEFAULT_CONFIG)
-    config = load_config(source)
-    sampler = load_sampler(config)
-    model = instantiate_from_config(config.model) if "model" in config else GlyphDenoiser()
+    source, sampler, model = load_job(config_arg)
     try:
-        check_image_model(model, source)
+        check_image_model(model, str(source))
     except ValueError as err:
         raise SystemExit(str(err)) from None
     return sampler, model

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..commands import positive_int
+
 SECTIONS = ("per-step", "real-net")
 DEFAULT_SHAPES = ((1, 4, 128, 128), (8, 4, 64, 64), (64, 3, 32, 32))
 
@@ -37,13 +39,6 @@ def parse_shape(text: str) -> tuple[int, ...]:
     if len(shape) < 2 or any(s < 1 for s in shape):
         raise argparse.ArgumentTypeError(f"bad shape {text!r}; use e.g. 8x4x64x64 (batch first)")
     return shape
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def nonnegative_float(text: str) -> float:

@@ -73,3 +73,21 @@ def test_console_entry_point_default_run(tmp_path):
         assert "class match:   20/20 = 1.000" in result.stdout
         outputs.append((tmp_path / name).read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_trained_network_config_samples_the_packaged_checkpoint(tmp_path, capsys):
+    """`edm-sampler sample --config glyphs_unet_heun_cfg.yaml`: a shipped config by name, the trained UNet."""
+    out = run(tmp_path, "unet.png", "--config", "glyphs_unet_heun_cfg.yaml", "--num-samples", "10", "--no-progress")
+    printed = capsys.readouterr().out
+    assert "NFE:           35" in printed and "TrainedGlyphModel" not in printed
+    matches = int(printed.split("class match:")[1].split("/")[0])
+    distance = float(printed.split("mean distance:")[1].split()[0])
+    assert matches >= 9 and distance > 0.05  # the right digits, not copies of training images
+    assert np.asarray(Image.open(out)).shape == (24 * 3, 10 * 24 * 3)
+
+
+def test_models_without_the_image_helpers_are_refused(tmp_path):
+    config = tmp_path / "gaussian.yaml"
+    config.write_text("sampler: {target: euler_edm}\nmodel: {target: gaussian}\n")
+    with pytest.raises(SystemExit, match="sample needs an image model.*GaussianDenoiser, which has no shape"):
+        main(["sample", "--config", str(config)])

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edm_sampler.commands import check_image_model
 from edm_sampler.generate import (
     _build,
-    check_image_model,
     format_seeds,
     generate,
     main,

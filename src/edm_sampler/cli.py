@@ -1,4 +1,5 @@
-"""``edm-sampler``: the command-line front end. ``edm-sampler sample`` runs the main job on the built-in glyph model."""
+"""``edm-sampler``: the command-line front end. ``edm-sampler sample`` runs the main job on the built-in glyph model
+(or, with ``--config glyphs_unet_heun_cfg.yaml``, on the packaged trained network)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import numpy as np
 from PIL import Image
 
 from .bench import add_bench_parser
-from .commands import DEFAULT_CONFIG, load_job, positive_int
+from .commands import DEFAULT_CONFIG, IMAGE_MODEL, check_image_model, load_job, positive_int
 from .evaluation import add_eval_parser
 from .generate import add_generate_parser
-from .models.glyphs import NUM_CLASSES, GlyphDenoiser
+from .models.glyphs import NUM_CLASSES
 from .noise import randn
 
 
@@ -34,8 +35,10 @@ def save_grid(samples: np.ndarray, path: Path, columns: int = NUM_CLASSES, zoom:
 
 def sample(args: argparse.Namespace) -> int:
     config_path, sampler, model = load_job(args.config)
-    if not isinstance(model, GlyphDenoiser):
-        raise SystemExit(f"edm-sampler sample runs the glyph model; {config_path} names {type(model).__name__}")
+    try:
+        shape = check_image_model(model, str(config_path), "sample", (*IMAGE_MODEL, "nearest"))
+    except ValueError as err:
+        raise SystemExit(str(err)) from err
     if args.threads is not None:
         import mindspore as ms  # the CLI is an application: it may set process-wide options, the library never does
 
@@ -48,7 +51,7 @@ def sample(args: argparse.Namespace) -> int:
     labels = np.arange(n) % NUM_CLASSES
     # One generator per sample, derived from (seed, index): sample k is the same whatever --num-samples is.
     generators = [np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(n)]
-    noise = randn((n, *model.shape), generators)
+    noise = randn((n, *shape), generators)
     cond = {"vector": model.class_vectors(labels)}
     uc = {"vector": model.unconditional_vectors(n)}
 
@@ -79,7 +82,7 @@ def sample(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edm-sampler", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("sample", help="sample the built-in glyph model and write a PNG grid")
+    p = commands.add_parser("sample", help="sample a glyph model (exact or trained) and write a PNG grid")
     p.add_argument("--config", help=f"YAML with a sampler block (default: the packaged {DEFAULT_CONFIG})")
     p.add_argument("--out", default="samples.png", help="output PNG path (default: samples.png)")
     p.add_argument("--seed", type=int, default=0, help="seed of the per-sample generators (default: 0)")

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_CONFIG = "glyphs_heun_cfg.yaml"
+# What an image model offers the commands (the glyph models have all of it; `sample` also needs `nearest`).
+IMAGE_MODEL = ("shape", "class_vectors", "unconditional_vectors")
 
 
 def default_config_path() -> Path:
@@ -37,3 +39,22 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def check_image_model(
+    model: Any, source: str = "the config", command: str = "generate", needed: tuple[str, ...] = IMAGE_MODEL
+) -> tuple[int, ...]:
+    """The per-sample shape of ``model``, or a clear error if ``command`` cannot condition it or save images."""
+    missing = [name for name in needed if not hasattr(model, name)]
+    if missing:
+        raise ValueError(
+            f"edm-sampler {command} needs an image model with {', '.join(needed)} (such as the built-in glyph "
+            f"model); {source} names {type(model).__name__}, which has no {', '.join(missing)}"
+        )
+    shape = tuple(int(s) for s in model.shape)
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        raise ValueError(
+            f"edm-sampler {command} saves (1 or 3, H, W) samples as PNG; {type(model).__name__} samples have "
+            f"shape {shape}"
+        )
+    return shape

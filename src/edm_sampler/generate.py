@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .commands import DEFAULT_CONFIG, load_job, positive_int
+from .commands import DEFAULT_CONFIG, check_image_model, load_job, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -144,24 +144,6 @@ def save_seed(outdir: Path, seed: int, sample: np.ndarray) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- sampling
-
-
-def check_image_model(model: Any, source: str = "the config") -> tuple[int, ...]:
-    """The per-sample shape of ``model``, or a clear error if ``generate`` cannot condition it or save images."""
-    needed = ("shape", "class_vectors", "unconditional_vectors")
-    missing = [name for name in needed if not hasattr(model, name)]
-    if missing:
-        raise ValueError(
-            f"edm-sampler generate needs an image model with {', '.join(needed)} (such as the built-in glyph "
-            f"model); {source} names {type(model).__name__}, which has no {', '.join(missing)}"
-        )
-    shape = tuple(int(s) for s in model.shape)
-    if len(shape) != 3 or shape[0] not in (1, 3):
-        raise ValueError(
-            f"edm-sampler generate saves (1 or 3, H, W) samples as PNG; {type(model).__name__} samples have "
-            f"shape {shape}"
-        )
-    return shape
 
 
 def sample_seeds(sampler: Any, model: Any, seeds: Sequence[int], steps: int | None = None) -> np.ndarray:

@@ -72,6 +72,7 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "gaussian": ("models.analytic", "GaussianDenoiser", None, None),
     "gaussian_mixture": ("models.analytic", "GaussianMixtureDenoiser", None, None),
     "glyphs": ("models.glyphs", "GlyphDenoiser", None, None),
+    "trained_glyphs": ("models.trained_glyphs", "TrainedGlyphModel", None, None),
 }
 
 # every accepted spelling -> (module, class) of a built-in, or -> the object a user registered

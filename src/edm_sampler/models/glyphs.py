@@ -54,26 +54,13 @@ def _rowwise_matmul(a: Tensor, b: Tensor) -> Tensor:
     return ops.cat([ops.matmul(row, b) for row in ops.split(a, 1, axis=0)])
 
 
-class GlyphDenoiser:
-    """The exact denoiser of the glyph dataset, class-conditional through ``cond["vector"]``.
-
-    ``cond`` is ``None`` (unconditional) or a dict whose ``"vector"`` is a ``(B, 10)`` float Tensor of class weights:
-    a one-hot row conditions on that digit, an all-zero row means unconditional (uniform over the dataset). This is
-    the shape SDXL-style ``vector`` conditioning has, so :class:`~edm_sampler.VanillaCFG` stacks it as usual.
-    """
+class GlyphData:
+    """The glyph dataset as a model sees it: the per-sample shape, the class conditioning, and the nearest training
+    image of a sample (class match and distance, the quality figures of every glyph model)."""
 
     def __init__(self, size: int = 24, variants: int = 24, seed: int = 0):
         self.images, self.labels = render_glyphs(size, variants, seed)
         self.size = size
-        flat = self.images.reshape(len(self.images), -1)
-        mean = flat.mean(0)
-        centered = flat - mean
-        self._data = Tensor(flat)  # (M, P)
-        # Distances are computed around the dataset mean: smaller norms, less float32 cancellation in |x|^2 - 2xy.
-        self._mean = Tensor(mean)
-        self._centered_t = Tensor(np.ascontiguousarray(centered.T))  # (P, M)
-        self._half_sq_norm = Tensor(0.5 * (centered**2).sum(1))  # (M,)
-        self._class_of = Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[self.labels])  # (M, 10)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -89,6 +76,36 @@ class GlyphDenoiser:
     def unconditional_vectors(batch_size: int) -> Tensor:
         """All-zero ``(B, 10)`` vectors: the unconditional input for CFG."""
         return Tensor(np.zeros((batch_size, NUM_CLASSES), dtype=np.float32))
+
+    def nearest(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each sample, the label of its nearest training image and the RMS per-pixel distance to it."""
+        flat = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
+        data = self.images.reshape(len(self.images), -1).astype(np.float64)
+        dist2 = (flat**2).sum(1)[:, None] - 2.0 * flat @ data.T + (data**2).sum(1)[None, :]
+        idx = np.argmin(dist2, axis=1)
+        rms = np.sqrt(np.maximum(dist2[np.arange(len(flat)), idx], 0.0) / flat.shape[1])
+        return self.labels[idx], rms
+
+
+class GlyphDenoiser(GlyphData):
+    """The exact denoiser of the glyph dataset, class-conditional through ``cond["vector"]``.
+
+    ``cond`` is ``None`` (unconditional) or a dict whose ``"vector"`` is a ``(B, 10)`` float Tensor of class weights:
+    a one-hot row conditions on that digit, an all-zero row means unconditional (uniform over the dataset). This is
+    the shape SDXL-style ``vector`` conditioning has, so :class:`~edm_sampler.VanillaCFG` stacks it as usual.
+    """
+
+    def __init__(self, size: int = 24, variants: int = 24, seed: int = 0):
+        super().__init__(size, variants, seed)
+        flat = self.images.reshape(len(self.images), -1)
+        mean = flat.mean(0)
+        centered = flat - mean
+        self._data = Tensor(flat)  # (M, P)
+        # Distances are computed around the dataset mean: smaller norms, less float32 cancellation in |x|^2 - 2xy.
+        self._mean = Tensor(mean)
+        self._centered_t = Tensor(np.ascontiguousarray(centered.T))  # (P, M)
+        self._half_sq_norm = Tensor(0.5 * (centered**2).sum(1))  # (M,)
+        self._class_of = Tensor(np.eye(NUM_CLASSES, dtype=np.float32)[self.labels])  # (M, 10)
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
         batch = x.shape[0]
@@ -110,12 +127,3 @@ class GlyphDenoiser:
         prior = ops.where(prior.sum(1, keepdims=True) > 0, prior, ops.ones_like(prior))  # zero row: uniform
         # log of the prior without log(0): excluded images get a large negative logit instead of -inf.
         return ops.where(prior > 0, ops.log(ops.clamp(prior, min=1e-30)), ops.full_like(prior, -1e30))
-
-    def nearest(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """For each sample, the label of its nearest training image and the RMS per-pixel distance to it."""
-        flat = np.asarray(samples, dtype=np.float64).reshape(len(samples), -1)
-        data = self.images.reshape(len(self.images), -1).astype(np.float64)
-        dist2 = (flat**2).sum(1)[:, None] - 2.0 * flat @ data.T + (data**2).sum(1)[None, :]
-        idx = np.argmin(dist2, axis=1)
-        rms = np.sqrt(np.maximum(dist2[np.arange(len(flat)), idx], 0.0) / flat.shape[1])
-        return self.labels[idx], rms

@@ -176,7 +176,7 @@ def print_quality(rows, num_samples):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="optimizer steps (default: 3000)")
+    parser.add_argument("--steps", type=int, default=2500, help="optimizer steps (default: 2500)")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
     parser.add_argument("--warmup", type=int, default=100, help="learning-rate warm-up steps")

@@ -94,11 +94,10 @@ def test_quick_run_writes_every_number(tmp_path):
     assert f"DNNL_MAX_CPU_ISA: {env['dnnl']['value']}" in result.stdout
 
 
-def test_runs_without_torch_and_restores_pynative(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)  # the bench sets it; monkeypatch restores it
+def test_runs_without_torch_and_restores_pynative(tmp_path, capsys):
     path = tmp_path / "bench.json"
-    # --dnnl-isa native: oneDNN latches the ISA at its first use, so setting it here would change the kernels of
-    # every later test in this process
+    # --dnnl-isa native leaves DNNL_MAX_CPU_ISA as conftest set it: oneDNN latches the ISA at its first use, so a
+    # change here would change the kernels of every later test in this process (and not those of its subprocesses)
     assert bench.main(["--quick", "--no-torch", "--dnnl-isa", "native", "--json", str(path)]) == 0
     assert ms.get_context("mode") == ms.PYNATIVE_MODE
     data = json.loads(path.read_text())

@@ -2,6 +2,7 @@
 
 import argparse
 import csv
+import dataclasses
 import sys
 
 import numpy as np
@@ -128,7 +129,8 @@ def test_cli_quick_default_samplers_runs(tmp_path, capsys):
 
 
 def test_all_models_tiny_grid(tmp_path):
-    sizes = ev.Sizes(gaussian_batch=4, gmm_samples=64, projections=8, glyph_samples=4)
+    sizes = ev.Sizes(gaussian_batch=4, gmm_samples=64, projections=8, glyph_samples=4, unet_samples=2)
+    sizes = dataclasses.replace(sizes, reference_steps=40)
     rows = ev.evaluate(ev.MODELS, ("heun_edm",), ("edm",), (20,), 0, sizes)
     metrics = {(r.model, r.sampler, r.metric) for r in rows}
     assert metrics == {
@@ -139,10 +141,14 @@ def test_all_models_tiny_grid(tmp_path):
         ("gmm", "heun_edm", "sliced_w1"),
         ("glyphs", "heun_edm", "class_match"),
         ("glyphs", "heun_edm", "mean_distance"),
+        ("glyphs_unet", "heun_edm", "rms_vs_reference"),
+        ("glyphs_unet", "heun_edm", "class_match"),
     }
     glyphs = {r.metric: r.value for r in rows if r.model == "glyphs"}
     assert glyphs["class_match"] == 1.0  # 10 Heun steps with CFG land on training images of the requested class
     assert glyphs["mean_distance"] < 0.05
+    unet = {r.metric: r.value for r in rows if r.model == "glyphs_unet"}
+    assert 0.0 < unet["rms_vs_reference"] < 0.05  # Heun at 19 NFE is close to its own 79-NFE solution
     best = ev.best_per_budget(rows)
     assert {r.model for r in best} == set(ev.MODELS)
     assert "noise floor" in ev.markdown_tables(rows)
@@ -176,3 +182,17 @@ def test_plot_without_matplotlib_is_a_note(tmp_path, monkeypatch):
     note = ev.plot([ev.Row("gaussian", "euler_edm", "edm", 5, 5, 5, "rms_rel_error", 0.5)], path)
     assert "matplotlib is not installed" in note
     assert not path.exists()
+
+
+def test_trained_net_error_is_measured_against_a_fine_solution_of_the_same_schedule():
+    """The reference is Heun with many steps on the sampler's own schedule: Heun with that many steps scores 0, and
+    error falls as the budget grows."""
+    sizes = dataclasses.replace(ev.QUICK_SIZES, unet_samples=2, reference_steps=12)
+    task = ev.TrainedGlyphTask(0, sizes)
+    heun = ev.build_sampler("heun_edm", "edm", task.guider)
+    assert task(heun, 12)["rms_vs_reference"] == 0.0
+    euler = ev.build_sampler("euler_edm", "edm", task.guider)
+    errors = [task(euler, steps)["rms_vs_reference"] for steps in (3, 6, 12)]
+    assert errors[0] > errors[1] > errors[2] > 0.0
+    vp = ev.build_sampler("heun_edm", "vp", task.guider)
+    assert task(vp, 12)["rms_vs_reference"] == 0.0 and len(task._references) == 2  # one reference per schedule

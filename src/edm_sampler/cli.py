@@ -12,7 +12,14 @@ import numpy as np
 from PIL import Image
 
 from .bench import add_bench_parser
-from .commands import DEFAULT_CONFIG, IMAGE_MODEL, check_image_model, load_job, positive_int
+from .commands import (
+    DEFAULT_CONFIG,
+    IMAGE_MODEL,
+    check_image_model,
+    load_job,
+    positive_int,
+    prefer_avx2_convolutions,
+)
 from .evaluation import add_eval_parser
 from .generate import add_generate_parser
 from .models.glyphs import NUM_CLASSES
@@ -99,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "bench":  # the bench has its own --dnnl-isa option and reports its choice
+        prefer_avx2_convolutions()
     return args.func(args)
 
 

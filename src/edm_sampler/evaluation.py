@@ -11,6 +11,10 @@ setting (LCM) are left out. For each budget it uses the most steps whose NFE doe
   independent exact samples (mean and max over 8): a converged sampler lands in that range, not at 0.
 * ``glyphs``: the digit dataset with classifier-free guidance (scale 2): the fraction of samples whose nearest
   training image has the requested class, and the mean RMS distance to that image.
+* ``glyphs_unet``: the packaged trained network (:class:`~edm_sampler.models.trained_glyphs.TrainedGlyphModel`),
+  with CFG 2. A learned model has no closed form, so the error is the RMS per-pixel difference from the same noise's
+  solution by Heun with 256 steps on the same schedule (the sampler's own discretization error), beside the class
+  match by nearest training image.
 """
 
 from __future__ import annotations
@@ -37,12 +41,18 @@ from .noise import randn
 from .registry import known_targets, resolve
 from .samplers import BaseDiffusionSampler
 
-MODELS = ("gaussian", "gmm", "glyphs")
+MODELS = ("gaussian", "gmm", "glyphs", "glyphs_unet")
 STOCHASTIC_ONLY = ("lcm",)  # its noise is the method: there is no deterministic setting to compare
 DEFAULT_NFE = (5, 10, 20, 35, 80)
 QUICK_NFE = (5, 10)
 # The metric of each model used by the plot and "best sampler per NFE budget" (lower is better).
-PRIMARY = {"gaussian": "rms_rel_error", "gmm": "sliced_w1", "glyphs": "mean_distance"}
+PRIMARY = {
+    "gaussian": "rms_rel_error",
+    "gmm": "sliced_w1",
+    "glyphs": "mean_distance",
+    "glyphs_unet": "rms_vs_reference",
+}
+REFERENCE_STEPS = 256  # Heun steps of the glyphs_unet reference solution
 FLOOR = "exact_draws"  # the sampler column of the gmm noise-floor rows (budget, steps and nfe are 0)
 FLOOR_DRAWS = 8
 # Values this close to the best count as tied for "best sampler" (glyphs: every converged sampler sits at the
@@ -57,10 +67,12 @@ class Sizes:
     gmm_samples: int = 4096
     projections: int = 64
     glyph_samples: int = 50
+    unet_samples: int = 20
     cfg_scale: float = 2.0
+    reference_steps: int = REFERENCE_STEPS
 
 
-QUICK_SIZES = Sizes(gaussian_batch=32, gmm_samples=256, projections=16, glyph_samples=10)
+QUICK_SIZES = Sizes(gaussian_batch=32, gmm_samples=256, projections=16, glyph_samples=10, unet_samples=4)
 
 
 @dataclass(frozen=True)
@@ -205,21 +217,53 @@ class GlyphTask:
 
     def __init__(self, seed: int, sizes: Sizes):
         self.model = GlyphDenoiser()
-        self.seed, n = seed, sizes.glyph_samples
+        self._setup(seed, sizes.glyph_samples, sizes.cfg_scale)
+
+    def _setup(self, seed: int, n: int, cfg_scale: float) -> None:
+        self.seed = seed
         self.labels = np.arange(n) % NUM_CLASSES
-        self.guider = VanillaCFG(sizes.cfg_scale)
+        self.guider = VanillaCFG(cfg_scale)
         self.cond = {"vector": self.model.class_vectors(self.labels)}
         self.uc = {"vector": self.model.unconditional_vectors(n)}
         self.noise = randn((n, *self.model.shape), per_sample_generators(seed, n))
 
-    def __call__(self, sampler: BaseDiffusionSampler, steps: int) -> dict[str, float]:
+    def sample(self, sampler: BaseDiffusionSampler, steps: int) -> np.ndarray:
         gens = per_sample_generators(self.seed, len(self.labels))
         out = sampler(self.model, self.noise, self.cond, self.uc, num_steps=steps, generator=gens, disable=True)
-        labels, distances = self.model.nearest(out.asnumpy())
+        return out.asnumpy()
+
+    def __call__(self, sampler: BaseDiffusionSampler, steps: int) -> dict[str, float]:
+        labels, distances = self.model.nearest(self.sample(sampler, steps))
         return {"class_match": float(np.mean(labels == self.labels)), "mean_distance": float(distances.mean())}
 
 
-TASKS = {"gaussian": GaussianTask, "gmm": MixtureTask, "glyphs": GlyphTask}
+class TrainedGlyphTask(GlyphTask):
+    """The trained glyph UNet with CFG: RMS difference from a fine Heun solution of the same guided ODE, per schedule
+    (its sigma_max sets the starting point), and the class match."""
+
+    def __init__(self, seed: int, sizes: Sizes):
+        from .models.trained_glyphs import TrainedGlyphModel
+
+        self.model = TrainedGlyphModel()
+        self.reference_steps = sizes.reference_steps
+        self._setup(seed, sizes.unet_samples, sizes.cfg_scale)
+        self._references: dict[str, np.ndarray] = {}
+
+    def reference(self, sampler: BaseDiffusionSampler) -> np.ndarray:
+        key = repr(sampler.discretization)
+        if key not in self._references:
+            heun = resolve("heun_edm")(discretization_config=sampler.discretization, guider_config=self.guider)
+            self._references[key] = self.sample(heun, self.reference_steps)
+        return self._references[key]
+
+    def __call__(self, sampler: BaseDiffusionSampler, steps: int) -> dict[str, float]:
+        out = self.sample(sampler, steps)
+        labels, _ = self.model.nearest(out)
+        rms = np.sqrt(np.mean((out.astype(np.float64) - self.reference(sampler)) ** 2))
+        return {"rms_vs_reference": float(rms), "class_match": float(np.mean(labels == self.labels))}
+
+
+TASKS = {"gaussian": GaussianTask, "gmm": MixtureTask, "glyphs": GlyphTask, "glyphs_unet": TrainedGlyphTask}
 
 
 # -- the evaluation ------------------------------------------------------------------------------------------------
@@ -423,7 +467,9 @@ def add_eval_parser(commands) -> argparse.ArgumentParser:
     )
     p.add_argument("--samplers", type=parse_samplers, help="comma-separated (default: every deterministic sampler)")
     p.add_argument("--nfe", type=parse_budgets, help="NFE budgets (default 5,10,20,35,80; --quick: 5,10)")
-    p.add_argument("--models", type=parse_models, help="gaussian,gmm,glyphs (default: all; --quick: gaussian)")
+    p.add_argument(
+        "--models", type=parse_models, help="gaussian,gmm,glyphs,glyphs_unet (default: all; --quick: gaussian)"
+    )
     p.add_argument("--schedules", type=parse_schedules, default=("edm",), help="discretizations (default: edm)")
     p.add_argument("--csv", default="eval.csv", help="CSV output, one row per measurement (default: eval.csv)")
     p.add_argument("--plot", help="PNG output: error vs NFE, log-log (needs matplotlib)")

@@ -14,10 +14,9 @@ import time
 
 import mindspore as ms
 
+from ..commands import DNNL_VAR
 from . import machine, overhead, realnet, report, torch_baselines
 from .timing import attempt
-
-DNNL_VAR = "DNNL_MAX_CPU_ISA"
 
 
 def configure_dnnl(option: str) -> dict:

@@ -141,6 +141,8 @@ def test_all_models_tiny_grid(tmp_path):
         ("gmm", "heun_edm", "sliced_w1"),
         ("glyphs", "heun_edm", "class_match"),
         ("glyphs", "heun_edm", "mean_distance"),
+        ("glyphs_unet", ev.FLOOR, "rms_vs_reference"),
+        ("glyphs_unet", ev.FLOOR, "rms_vs_reference_max"),
         ("glyphs_unet", "heun_edm", "rms_vs_reference"),
         ("glyphs_unet", "heun_edm", "class_match"),
     }
@@ -151,7 +153,8 @@ def test_all_models_tiny_grid(tmp_path):
     assert 0.0 < unet["rms_vs_reference"] < 0.05  # Heun at 19 NFE is close to its own 79-NFE solution
     best = ev.best_per_budget(rows)
     assert {r.model for r in best} == set(ev.MODELS)
-    assert "noise floor" in ev.markdown_tables(rows)
+    tables = ev.markdown_tables(rows)
+    assert "noise floor (sliced_w1" in tables and "solver floor (rms_vs_reference" in tables
 
 
 def test_best_per_budget_names_ties_together():
@@ -165,6 +168,18 @@ def test_best_per_budget_names_ties_together():
     best = {r.model: r for r in ev.best_per_budget(rows)}
     assert best["glyphs"].sampler == "euler_edm, heun_edm"
     assert best["gaussian"].sampler == "euler_edm" and best["gaussian"].value == 0.27
+
+
+def test_samplers_at_or_below_the_floor_are_tied():
+    rows = [
+        ev.Row("gmm", ev.FLOOR, "-", 0, 0, 0, "sliced_w1", 0.025),
+        ev.Row("gmm", ev.FLOOR, "-", 0, 0, 0, "sliced_w1_max", 0.03),
+        ev.Row("gmm", "lms", "edm", 35, 35, 35, "sliced_w1", 0.021),
+        ev.Row("gmm", "dpmpp_2m", "edm", 35, 35, 35, "sliced_w1", 0.024),  # below the floor: converged too
+        ev.Row("gmm", "euler_edm", "edm", 35, 35, 35, "sliced_w1", 0.04),
+    ]
+    (best,) = ev.best_per_budget(rows)
+    assert best.sampler == "lms, dpmpp_2m" and best.value == 0.021
 
 
 def test_plot_is_written_when_matplotlib_imports(tmp_path):

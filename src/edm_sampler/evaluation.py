@@ -14,7 +14,8 @@ setting (LCM) are left out. For each budget it uses the most steps whose NFE doe
 * ``glyphs_unet``: the packaged trained network (:class:`~edm_sampler.models.trained_glyphs.TrainedGlyphModel`),
   with CFG 2. A learned model has no closed form, so the error is the RMS per-pixel difference from the same noise's
   solution by Heun with 256 steps on the same schedule (the sampler's own discretization error), beside the class
-  match by nearest training image.
+  match by nearest training image. Its floor is the same distance between two fine solutions (Heun 256 steps and
+  DPM++2M 512 steps, edm schedule): float32 round-off amplified by the guided ODE; errors below it are ties.
 """
 
 from __future__ import annotations
@@ -53,8 +54,19 @@ PRIMARY = {
     "glyphs_unet": "rms_vs_reference",
 }
 REFERENCE_STEPS = 256  # Heun steps of the glyphs_unet reference solution
-FLOOR = "exact_draws"  # the sampler column of the gmm noise-floor rows (budget, steps and nfe are 0)
+FLOOR = "floor"  # the sampler column of the floor rows (budget, steps and nfe are 0): what "converged" measures
 FLOOR_DRAWS = 8
+# What each model's floor is, for the tables ({metric}) and the plot legend.
+FLOOR_NOTES = {
+    "gmm": (f"noise floor ({{metric}} from the exact draws to {FLOOR_DRAWS} independent exact samples)", "mean", "max"),
+    "glyphs_unet": (
+        "solver floor ({metric} from the reference to DPM++2M with twice its steps: two fine solutions of the same "
+        "guided ODE on the edm schedule)",
+        "all samples",
+        "worst sample",
+    ),
+}
+FLOOR_LEGEND = {"gmm": "noise floor (exact vs exact)", "glyphs_unet": "solver floor (fine vs fine)"}
 # Values this close to the best count as tied for "best sampler" (glyphs: every converged sampler sits at the
 # float32 round-off of a training image, about 3e-8).
 TIE_ATOL = {"mean_distance": 1e-6}
@@ -256,10 +268,23 @@ class TrainedGlyphTask(GlyphTask):
             self._references[key] = self.sample(heun, self.reference_steps)
         return self._references[key]
 
+    def floor(self) -> dict[str, float]:
+        """How far apart two fine solutions are: float32 round-off, amplified by the guided ODE, sets this floor
+        (measured here: Heun 80/160/320 steps and DPM++2M 640 steps disagree by 4-8e-3). Errors below it are ties."""
+        heun = resolve("heun_edm")(guider_config=self.guider)
+        fine = resolve("dpmpp_2m")(guider_config=self.guider)
+        per_sample = self._rms(self.sample(fine, 2 * self.reference_steps), self.reference(heun), axis=1)
+        return {"rms_vs_reference": float(np.sqrt(np.mean(per_sample**2))), "rms_vs_reference_max": per_sample.max()}
+
+    @staticmethod
+    def _rms(a: np.ndarray, b: np.ndarray, axis=None):
+        d = (a.astype(np.float64) - b).reshape(len(a), -1)
+        return np.sqrt(np.mean(d**2, axis=axis))
+
     def __call__(self, sampler: BaseDiffusionSampler, steps: int) -> dict[str, float]:
         out = self.sample(sampler, steps)
         labels, _ = self.model.nearest(out)
-        rms = np.sqrt(np.mean((out.astype(np.float64) - self.reference(sampler)) ** 2))
+        rms = self._rms(out, self.reference(sampler))
         return {"rms_vs_reference": float(rms), "class_match": float(np.mean(labels == self.labels))}
 
 
@@ -338,24 +363,30 @@ def markdown_tables(rows: list[Row]) -> str:
             out.append(_md_row([name, schedule, *values]))
         floor = {r.metric: r.value for r in rows if r.model == model and r.sampler == FLOOR}
         if metric in floor:
+            note, average, worst = FLOOR_NOTES[model]
             out.append(
-                f"\nnoise floor ({metric} from the exact draws to {FLOOR_DRAWS} independent exact samples): "
-                f"mean {_fmt(metric, floor[metric])}, max {_fmt(metric, floor[metric + '_max'])}"
+                f"\n{note.format(metric=metric)}: {average} {_fmt(metric, floor[metric])}, "
+                f"{worst} {_fmt(metric, floor[metric + '_max'])}"
             )
     return "\n".join(out)
 
 
 def best_per_budget(rows: list[Row], rtol: float = 1e-3) -> list[Row]:
     """For each model and budget, the row with the lowest primary metric. Samplers within ``rtol`` (and
-    ``TIE_ATOL``) of it, e.g. Euler and Euler ancestral with eta=0, are named together in its ``sampler`` field."""
+    ``TIE_ATOL``) of it, e.g. Euler and Euler ancestral with eta=0, are named together in its ``sampler`` field, and
+    so are all samplers at or below the model's floor (converged: the metric cannot tell them apart)."""
     groups: dict[tuple[str, int], list[Row]] = {}
+    floors = {}
     for r in rows:
-        if r.sampler != FLOOR and r.metric == PRIMARY[r.model]:
-            groups.setdefault((r.model, r.budget), []).append(r)
+        if r.metric == PRIMARY[r.model]:
+            if r.sampler == FLOOR:
+                floors[r.model] = r.value
+            else:
+                groups.setdefault((r.model, r.budget), []).append(r)
     best = []
-    for group in groups.values():
+    for (model, _), group in groups.items():
         top = min(group, key=lambda r: r.value)
-        limit = top.value * (1 + rtol) + TIE_ATOL.get(top.metric, 0.0)
+        limit = max(top.value * (1 + rtol) + TIE_ATOL.get(top.metric, 0.0), floors.get(model, 0.0))
         tied = [
             r.sampler if r.schedule == top.schedule else f"{r.sampler} ({r.schedule})"
             for r in group
@@ -400,12 +431,12 @@ def plot(rows: list[Row], path: str | Path) -> str:
             ax.plot(*zip(*points), label=key[0] if key[1] == "edm" else "/".join(key), **style)
         for r in rows:
             if r.model == model and r.sampler == FLOOR and r.metric == metric:
-                ax.axhline(r.value, color="gray", linestyle=":", label="noise floor (exact vs exact)")
+                ax.axhline(r.value, color="gray", linestyle=":", label=FLOOR_LEGEND[model])
         ax.set(xscale="log", yscale="log", title=model, xlabel="NFE", ylabel=metric)
         ax.set_xticks(sorted({r.budget for r in series}), minor=False)  # the budgets: actual NFEs may be 1 less
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
-    legend = {}  # label -> handle, over every panel (the noise floor is drawn in the gmm panel only)
+    legend = {}  # label -> handle, over every panel (each floor is drawn in its own model's panel only)
     for ax in axes:
         legend.update((label, handle) for handle, label in zip(*ax.get_legend_handles_labels()))
     fig.legend(list(legend.values()), list(legend), loc="outside right upper", fontsize="small")

@@ -1,14 +1,14 @@
-import os
+import numpy as np
+import pytest
 
-# MindSpore 2.10's oneDNN picks AVX-512 convolution kernels that are ~70x slower than its AVX2 ones on this AMD CPU
-# (see the README's Performance section). The suite is an application: it chooses AVX2 unless the environment says
-# otherwise, before MindSpore loads, so every test and every subprocess a test starts sees the same kernels.
-os.environ.setdefault("DNNL_MAX_CPU_ISA", "AVX2")
+import mindspore as ms
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+from edm_sampler.commands import tune_cpu_process
 
-import mindspore as ms  # noqa: E402
+# The suite is an application, set up as the edm-sampler commands set themselves up (AVX2 convolutions unless the
+# environment says otherwise, synchronous launch on CPU), so a test that runs a command in this process changes
+# nothing for the tests after it, and every subprocess a test starts sees the same kernels.
+tune_cpu_process()
 
 # One kernel thread: faster and steadier for the small tensors of this suite on a 2-core machine.
 ms.device_context.cpu.op_tuning.threads_num(1)

@@ -18,7 +18,7 @@ from .commands import (
     check_image_model,
     load_job,
     positive_int,
-    prefer_avx2_convolutions,
+    tune_cpu_process,
 )
 from .evaluation import add_eval_parser
 from .generate import add_generate_parser
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "bench":  # the bench has its own --dnnl-isa option and reports its choice
-        prefer_avx2_convolutions()
+        tune_cpu_process()
     return args.func(args)
 
 

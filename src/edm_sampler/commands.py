@@ -62,11 +62,18 @@ def check_image_model(
     return shape
 
 
-def prefer_avx2_convolutions() -> None:
-    """Set ``DNNL_MAX_CPU_ISA=AVX2`` unless the environment sets it (``ALL`` lifts the limit).
+def tune_cpu_process() -> None:
+    """Process-wide settings that make MindSpore 2.10 fast on a small CPU; the commands call it, the library never.
 
-    The commands are applications, so unlike the library they may set process-wide state. MindSpore 2.10's bundled
-    oneDNN picks AVX-512 convolution code on AMD EPYC CPUs that is ~70x slower than its AVX2 code (the trained glyph
-    net: 85 s instead of 3 s for the main job); oneDNN reads the variable at its first primitive, after import.
+    * ``DNNL_MAX_CPU_ISA=AVX2`` unless the environment sets it (``ALL`` lifts the limit): the bundled oneDNN picks
+      AVX-512 convolution code on AMD EPYC CPUs that is ~70x slower than its AVX2 code (the trained glyph net: 85 s
+      instead of 2.4 s for the main job). oneDNN reads the variable at its first primitive, after import.
+    * ``ms.runtime.launch_blocking()`` on CPU: PyNative's asynchronous launch hands every op to two queue threads,
+      which on 2 cores cost more than they save (the main job: 0.3 s synchronous against 1.6-4.5 s; two msrun
+      workers: 87 against 3.6 images/s). The results are the same bits either way.
     """
     os.environ.setdefault(DNNL_VAR, "AVX2")
+    import mindspore as ms
+
+    if ms.get_context("device_target") == "CPU":
+        ms.runtime.launch_blocking()

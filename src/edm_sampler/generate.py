@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .commands import DEFAULT_CONFIG, check_image_model, load_job, positive_int, prefer_avx2_convolutions
+from .commands import DEFAULT_CONFIG, check_image_model, load_job, positive_int, tune_cpu_process
 
 logger = logging.getLogger(__name__)
 
@@ -391,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edm-sampler")
     add_generate_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["generate", *(sys.argv[1:] if argv is None else argv)])
-    prefer_avx2_convolutions()
+    tune_cpu_process()
     return args.func(args)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from edm_sampler import load_sampler
 from edm_sampler.commands import check_image_model
 from edm_sampler.generate import (
     _build,
@@ -21,6 +22,7 @@ from edm_sampler.generate import (
     main,
     parse_seeds,
     seed_paths,
+    split_batches,
 )
 
 STEPS = 4  # enough to exercise the Heun + CFG loop; the contract does not depend on the step count
@@ -151,6 +153,30 @@ def test_resume_regenerates_only_missing_seeds_and_cleans_temp_files(job, refere
     assert (again.done, again.skipped) == (0, 8)
 
 
+def test_seeds_keep_their_batch_across_workers_and_interruptions(tmp_path):
+    """A real network rounds differently for a different batch, so a seed is always sampled with the same batch of
+    --batch consecutive seeds: two ranks, or a run resumed after an interruption, write the same bytes as one run."""
+    from edm_sampler.models.trained_glyphs import TrainedGlyphModel
+
+    job = (load_sampler("glyphs_unet_heun_cfg.yaml"), TrainedGlyphModel())
+    seeds = list(range(6))
+    one = generate(*job, seeds, tmp_path / "one", batch=4, steps=2)
+    # Rank 1 first: in one process there is no barrier, and rank 0's files would change the list rank 1 splits.
+    assert split_batches(seeds, tmp_path / "two", 4, 1, 2) == ([[4, 5]], 0)
+    for rank in (1, 0):
+        part = generate(*job, seeds, tmp_path / "two", batch=4, steps=2, rank=rank, world=2)
+        assert part.written == ([0, 1, 2, 3] if rank == 0 else [4, 5])
+    assert one.written == seeds and files(tmp_path / "two") == files(tmp_path / "one")
+
+    resumed = tmp_path / "resumed"
+    shutil.copytree(tmp_path / "one", resumed)
+    for seed in (1, 4):
+        seed_paths(resumed, seed)[1].unlink()
+    again = generate(*job, seeds, resumed, batch=4, steps=2)  # both batches partly done: sampled whole
+    assert (again.done, again.skipped, again.written) == (2, 4, [1, 4])
+    assert files(resumed) == files(tmp_path / "one")
+
+
 def test_a_failing_seed_is_reported_and_the_others_are_written(job, tmp_path, caplog):
     sampler, model = job
 
@@ -227,5 +253,5 @@ def test_msrun_two_workers_match_one_worker(reference, tmp_path):
         assert match, log[-2000:]
         written[rank] = parse_seeds(match.group(2))
         assert int(match.group(1)) == len(written[rank])
-    assert written == {0: [0, 2, 4, 6], 1: [1, 3, 5, 7]}  # disjoint, together all seeds
+    assert written == {0: [0, 1, 2, 6, 7], 1: [3, 4, 5]}  # batches of 3 seeds, round-robin: disjoint, all seeds
     assert "total (2 ranks): 8 done, 0 skipped, 0 failed" in worker_logs[0]

@@ -1,14 +1,17 @@
 """``edm-sampler generate``: one PNG and one ``.npy`` per seed, resumable, split across ``msrun`` workers.
 
 Each seed ``s`` owns a generator, ``numpy.random.default_rng(s)``, which draws that sample's starting noise and every
-noise the sampler adds; its class label is ``s % 10``. A seed's files therefore do not depend on the batch size, on
-which other seeds share its batch, or on the number of workers. Files are written to a temporary name in the output
-directory and renamed into place, so a file that exists is complete; seeds whose ``.png`` and ``.npy`` both exist are
-skipped on the next run.
+noise the sampler adds; its class label is ``s % 10``. The seeds are cut into batches of ``--batch`` consecutive
+seeds, and a seed is always sampled with the same batch, whatever the number of workers and however often the run was
+interrupted: a real network's kernels may round differently for a different batch (the glyph UNet: up to 7e-6 between
+batch 1 and 16), so the batch is part of a seed's recipe. A model that is batch-invariant (the exact glyph model) gives
+the same files for any ``--batch`` too. Files are written to a temporary name in the output directory and renamed into
+place, so a file that exists is complete; seeds whose ``.png`` and ``.npy`` both exist are skipped on the next run (a
+batch that is partly done is sampled whole again, and only its missing seeds are written).
 
-Under ``msrun`` (detected from its ``MS_ROLE`` environment variable) the command initialises communication, removes
-the finished seeds, and gives rank ``r`` of ``K`` the seeds ``pending[r::K]``. Each rank writes its own files and
-prints its own summary; rank 0 also prints the total. Outside ``msrun`` nothing touches communication.
+Under ``msrun`` (detected from its ``MS_ROLE`` environment variable) the command initialises communication, lists the
+batches with unfinished seeds, and gives rank ``r`` of ``K`` the batches ``pending[r::K]``. Each rank writes its own
+files and prints its own summary; rank 0 also prints the total. Outside ``msrun`` nothing touches communication.
 
 Importing this module is cheap: MindSpore, the model and the sampler are imported when the command runs.
 """
@@ -184,13 +187,16 @@ class Summary:
         )
 
 
-def split_seeds(seeds: Sequence[int], outdir: Path, rank: int = 0, world: int = 1) -> tuple[list[int], int]:
-    """``(mine, skipped)``: rank ``rank``'s share ``pending[rank::world]`` of the unfinished seeds, and how many of
-    the finished seeds this rank accounts for (``done[rank::world]``, so that the ranks' skips add up)."""
-    done = [s for s in seeds if is_done(outdir, s)]
-    finished = set(done)
-    pending = [s for s in seeds if s not in finished]
-    return pending[rank::world], len(done[rank::world])
+def split_batches(
+    seeds: Sequence[int], outdir: Path, batch: int, rank: int = 0, world: int = 1
+) -> tuple[list[list[int]], int]:
+    """``(mine, skipped)``: rank ``rank``'s share ``pending[rank::world]`` of the batches (``batch`` consecutive
+    seeds each) that hold an unfinished seed, and how many finished seeds this rank accounts for (those of every
+    ``world``-th batch, so that the ranks' skips add up)."""
+    batches = [list(seeds[i : i + batch]) for i in range(0, len(seeds), batch)]
+    done = [[s for s in b if is_done(outdir, s)] for b in batches]
+    pending = [b for b, d in zip(batches, done) if len(d) < len(b)]
+    return pending[rank::world], sum(len(d) for d in done[rank::world])
 
 
 def generate(
@@ -220,7 +226,7 @@ def generate(
     check_image_model(model)
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    mine, skipped = split_seeds(seeds, outdir, rank, world)
+    mine, skipped = split_batches(seeds, outdir, batch, rank, world)
     if rank == 0:
         _remove_stale_temps(outdir, seeds)  # before the barrier: no rank is writing yet
     if barrier is not None:
@@ -229,12 +235,13 @@ def generate(
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(mine), desc=f"rank {rank}/{world}", unit="img", file=sys.stderr, disable=not progress)
+    missing = sum(1 for chunk in mine for seed in chunk if not is_done(outdir, seed))
+    bar = tqdm(total=missing, desc=f"rank {rank}/{world}", unit="img", file=sys.stderr, disable=not progress)
     start = time.perf_counter()
     try:
-        for i in range(0, len(mine), batch):
-            chunk = mine[i : i + batch]
-            for seed, sample in _sample_chunk(sampler, model, chunk, steps, summary):
+        for chunk in mine:
+            todo = [seed for seed in chunk if not is_done(outdir, seed)]  # a partly done batch is sampled whole
+            for seed, sample in _sample_chunk(sampler, model, chunk, steps, summary, todo):
                 try:
                     save_seed(outdir, seed, sample)
                     summary.done += 1
@@ -242,16 +249,18 @@ def generate(
                 except Exception:
                     logger.exception("rank %d: writing seed %d failed", rank, seed)
                     summary.failed.append(seed)
-            bar.update(len(chunk))
+            bar.update(len(todo))
     finally:
         bar.close()
         summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _sample_chunk(sampler, model, chunk, steps, summary):
+def _sample_chunk(sampler, model, chunk, steps, summary, todo):
+    """``(seed, sample)`` for the seeds of ``todo``, sampled as the whole ``chunk``; if that raises, each seed of
+    ``todo`` alone (a seed that still fails is logged and listed in ``summary.failed``)."""
     try:
-        return list(zip(chunk, sample_seeds(sampler, model, chunk, steps)))
+        return [(s, x) for s, x in zip(chunk, sample_seeds(sampler, model, chunk, steps)) if s in todo]
     except Exception:
         if len(chunk) == 1:
             logger.exception("rank %d: seed %d failed", summary.rank, chunk[0])
@@ -259,8 +268,8 @@ def _sample_chunk(sampler, model, chunk, steps, summary):
             return []
         logger.warning("rank %d: batch of seeds %s failed; retrying one seed at a time", summary.rank, chunk)
     results = []
-    for seed in chunk:
-        results.extend(_sample_chunk(sampler, model, [seed], steps, summary))
+    for seed in todo:
+        results.extend(_sample_chunk(sampler, model, [seed], steps, summary, [seed]))
     return results
 
 

@@ -17,21 +17,19 @@ the network, the mean squared error, Adam and the weight EMA as one compiled ste
 
 import argparse
 import math
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("DNNL_MAX_CPU_ISA", "AVX2")  # oneDNN's AVX-512 convolutions are ~70x slower on some AMD CPUs
+import numpy as np
+from tqdm.auto import tqdm
 
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
+import mindspore as ms
+from mindspore import Tensor, nn, ops
 
-import mindspore as ms  # noqa: E402
-from mindspore import Tensor, nn, ops  # noqa: E402
-
-from edm_sampler import EDMScaling  # noqa: E402
-from edm_sampler.models.glyphs import NUM_CLASSES, render_glyphs  # noqa: E402
-from edm_sampler.models.unet import GlyphUNet  # noqa: E402
+from edm_sampler import EDMScaling
+from edm_sampler.commands import tune_cpu_process
+from edm_sampler.models.glyphs import NUM_CLASSES, render_glyphs
+from edm_sampler.models.unet import GlyphUNet
 
 P_MEAN, P_STD = -1.2, 1.2  # EDM's training noise distribution
 SIGMA_DATA = 0.5
@@ -192,6 +190,7 @@ def main(argv=None):
     parser.add_argument("--outdir", default="train_glyphs_out")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    tune_cpu_process()  # an application: AVX2 convolutions (unless set), synchronous launch on CPU
     if args.evaluate:
         checkpoint = None if args.evaluate == "packaged" else args.evaluate
         rows = evaluate(checkpoint, args.eval_samples, args.size, args.variants, args.data_seed)

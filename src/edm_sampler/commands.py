@@ -66,7 +66,7 @@ def tune_cpu_process() -> None:
     """Process-wide settings that make MindSpore 2.10 fast on a small CPU; the commands call it, the library never.
 
     * ``DNNL_MAX_CPU_ISA=AVX2`` unless the environment sets it (``ALL`` lifts the limit): the bundled oneDNN picks
-      AVX-512 convolution code on AMD EPYC CPUs that is ~70x slower than its AVX2 code (the trained glyph net: 85 s
+      AVX-512 convolution code on AMD EPYC CPUs that is ~70x slower than its AVX2 code (the trained glyph net: 39 s
       instead of 2.0 s for the main job). oneDNN reads the variable at its first primitive, after import.
     * ``ms.runtime.launch_blocking()`` on CPU: PyNative's asynchronous launch hands every op to two queue threads,
       which on 2 cores cost more than they save (the main job: 0.3 s synchronous against 1.6-4.5 s; two msrun

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from realnets import TRACES, _trace
 
 import mindspore as ms
 from mindspore import Tensor
 
 from edm_sampler import Denoiser, EDMScaling, HeunEDMSampler, VanillaCFG, randn
 from edm_sampler.model_path import ModelOutputError
-from edm_sampler.models.glyphs import GlyphDenoiser
+from edm_sampler.models.glyphs import GlyphData, GlyphDenoiser
 from edm_sampler.models.trained_glyphs import TrainedGlyphModel, load_glyph_unet, packaged_checkpoint
 from edm_sampler.models.unet import GlyphUNet, _depth_to_space, _space_to_depth
 
@@ -23,11 +24,11 @@ def model():
     return TrainedGlyphModel()
 
 
-def sample(model, n=N, steps=18, seed=0, generator=None):
+def sample(model, n=N, steps=18, seed=0):
     labels = np.arange(n) % 10
     gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
-    noise = randn((n, *model.shape), gens)
-    cond, uc = {"vector": model.class_vectors(labels)}, {"vector": model.unconditional_vectors(n)}
+    noise = randn((n, 1, 24, 24), gens)
+    cond, uc = {"vector": GlyphData.class_vectors(labels)}, {"vector": GlyphData.unconditional_vectors(n)}
     sampler = HeunEDMSampler(num_steps=steps, guider_config=VanillaCFG(2.0))
     out = sampler(model, noise, cond, uc, generator=gens, disable=True).asnumpy()
     return out, labels
@@ -85,6 +86,33 @@ def test_graph_mode_matches_pynative(model):
     finally:
         ms.set_context(mode=ms.PYNATIVE_MODE)
     np.testing.assert_allclose(graph, eager, atol=1e-5)
+
+
+class TracedUNet(GlyphUNet):
+    """GlyphUNet that records each time MindSpore compiles its (jitted) construct."""
+
+    @ms.jit
+    def construct(self, x, c_noise, cond=None):
+        _trace("unet")
+        return super().construct(x, c_noise, cond)
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+def test_the_jitted_unet_compiles_only_during_the_first_call(mode):
+    """The network's construct is ms.jit: with new noise, new conditioning tensors and new sigmas it must not
+    recompile after the first sampler call, in PyNative as in graph mode."""
+    denoiser = Denoiser(EDMScaling()).bind(TracedUNet(channels=8))
+    ms.set_context(mode=mode)
+    try:
+        del TRACES[:]
+        sample(denoiser, n=2, steps=3, seed=0)
+        first = len(TRACES)
+        assert first >= 1
+        for seed in (1, 2):
+            sample(denoiser, n=2, steps=4, seed=seed)
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert len(TRACES) == first, f"recompiled: {TRACES}"
 
 
 def test_bad_checkpoints_are_refused_clearly(tmp_path):

@@ -2,9 +2,11 @@
 
 ``F(x, c_noise, cond)`` with sgm's interface (see :mod:`.convnet`): ``c_noise`` is EDM's ``ln(sigma) / 4`` as a
 ``(B,)`` Tensor and ``cond["vector"]`` a ``(B, 10)`` one-hot class (all zeros: unconditional, which label dropout
-teaches). Two resolutions (24 -> 12 -> 6 and back), residual blocks whose GroupNorm output is scaled and shifted by a
-noise + class embedding (EDM's and ADM's "adaptive" normalisation), nearest-neighbour upsampling (cheaper than a
-transposed convolution on CPU) and a zero-initialised output layer, so the untrained net is ``D = c_skip x``.
+teaches). The image is folded into 2x2 patches (24x24x1 -> 12x12x4: MindSpore's CPU weight-gradient kernel is slow at
+24x24, whatever the channel count), then two resolutions (12x12 and 6x6) of residual blocks whose GroupNorm output
+is scaled and shifted by a noise + class embedding (EDM's and ADM's "adaptive" normalisation), nearest-neighbour
+upsampling (cheaper than a transposed convolution on CPU) and a zero-initialised output layer, so the untrained net
+is ``D = c_skip x``.
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class ResBlock(nn.Cell):
 
 
 class GlyphUNet(nn.Cell):
-    """The glyph UNet. ``channels`` wide at 24x24, twice that at 12x12 and 6x6; about 0.3 M parameters at 32.
+    """The glyph UNet: ``channels`` wide at H/2 x W/2, twice that at H/4 x W/4 (H, W divisible by 4); 0.4 M
+    parameters at 32, the packaged checkpoint's width.
 
     Weights come from ``numpy.random.default_rng(seed)``: two nets with the same arguments are identical.
     """

@@ -147,6 +147,7 @@ def evaluate(checkpoint, num_samples, size, variants, data_seed):
     from edm_sampler import HeunEDMSampler, VanillaCFG, randn
     from edm_sampler.models.glyphs import GlyphData, GlyphDenoiser
     from edm_sampler.models.trained_glyphs import TrainedGlyphModel
+    from edm_sampler.noise import per_sample_generators
 
     data = GlyphData(size, variants, data_seed)
     reference = GlyphData(size, 200, data_seed + 1)  # 2,000 renderings for the fresh 1-NN classifier
@@ -155,7 +156,7 @@ def evaluate(checkpoint, num_samples, size, variants, data_seed):
     rows = [("fresh renderings (real data, not trained on)", *quality(fresh.images, fresh.labels, data, reference))]
     for name, model in (("exact denoiser", GlyphDenoiser(size, variants, data_seed)), ("trained UNet", None)):
         model = model or TrainedGlyphModel(checkpoint, size=size, variants=variants, seed=data_seed)
-        generators = [np.random.default_rng(s) for s in np.random.SeedSequence(0).spawn(num_samples)]
+        generators = per_sample_generators(0, num_samples)
         noise = randn((num_samples, *data.shape), generators)
         cond, uc = {"vector": data.class_vectors(labels)}, {"vector": data.unconditional_vectors(num_samples)}
         sampler = HeunEDMSampler(num_steps=18, guider_config=VanillaCFG(2.0))

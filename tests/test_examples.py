@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
@@ -19,12 +18,7 @@ def example(name):
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # MindSpore's graph compiler looks a jitted method's module up by name
-    environ = dict(os.environ)
-    try:
-        spec.loader.exec_module(module)
-    finally:  # train_glyphs sets DNNL_MAX_CPU_ISA for its process; subprocesses of later tests must not inherit it
-        os.environ.clear()
-        os.environ.update(environ)
+    spec.loader.exec_module(module)
     return module
 
 

@@ -15,6 +15,7 @@ from edm_sampler.model_path import ModelOutputError
 from edm_sampler.models.glyphs import GlyphData, GlyphDenoiser
 from edm_sampler.models.trained_glyphs import TrainedGlyphModel, load_glyph_unet, packaged_checkpoint
 from edm_sampler.models.unet import GlyphUNet, _depth_to_space, _space_to_depth
+from edm_sampler.noise import per_sample_generators
 
 N = 20  # two of each digit
 
@@ -26,7 +27,7 @@ def model():
 
 def sample(model, n=N, steps=18, seed=0):
     labels = np.arange(n) % 10
-    gens = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+    gens = per_sample_generators(seed, n)
     noise = randn((n, 1, 24, 24), gens)
     cond, uc = {"vector": GlyphData.class_vectors(labels)}, {"vector": GlyphData.unconditional_vectors(n)}
     sampler = HeunEDMSampler(num_steps=steps, guider_config=VanillaCFG(2.0))

@@ -23,14 +23,15 @@ from .commands import (
 from .evaluation import add_eval_parser
 from .generate import add_generate_parser
 from .models.glyphs import NUM_CLASSES
-from .noise import randn
+from .noise import per_sample_generators, randn
+from .plots import to_uint8
 
 
 def save_grid(samples: np.ndarray, path: Path, columns: int = NUM_CLASSES, zoom: int = 3) -> None:
     """Write ``(N, 1, H, W)`` samples in [-1, 1] as one grayscale PNG, ``columns`` per row."""
     n, _, h, w = samples.shape
     rows = -(-n // columns)
-    pixels = np.clip(np.rint((samples[:, 0] + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    pixels = np.stack([to_uint8(s) for s in samples])
     grid = np.zeros((rows * h, columns * w), dtype=np.uint8)
     for k in range(n):
         r, c = divmod(k, columns)
@@ -57,7 +58,7 @@ def sample(args: argparse.Namespace) -> int:
     n = args.num_samples
     labels = np.arange(n) % NUM_CLASSES
     # One generator per sample, derived from (seed, index): sample k is the same whatever --num-samples is.
-    generators = [np.random.default_rng(s) for s in np.random.SeedSequence(args.seed).spawn(n)]
+    generators = per_sample_generators(args.seed, n)
     noise = randn((n, *shape), generators)
     cond = {"vector": model.class_vectors(labels)}
     uc = {"vector": model.unconditional_vectors(n)}

@@ -38,7 +38,7 @@ from .discretization import Discretization
 from .guiders import VanillaCFG
 from .models.analytic import GaussianDenoiser, GaussianMixtureDenoiser
 from .models.glyphs import NUM_CLASSES, GlyphDenoiser
-from .noise import randn
+from .noise import per_sample_generators, randn
 from .registry import known_targets, resolve
 from .samplers import BaseDiffusionSampler
 
@@ -174,11 +174,6 @@ def sliced_wasserstein(a: Any, b: Any, projections: int = 64, generator: Any = 0
     directions = np.random.default_rng(generator).standard_normal((a.shape[1], projections))
     directions /= np.linalg.norm(directions, axis=0, keepdims=True)
     return float(np.abs(np.sort(a @ directions, axis=0) - np.sort(b @ directions, axis=0)).mean())
-
-
-def per_sample_generators(seed: int, n: int) -> list[np.random.Generator]:
-    """One generator per sample, from ``(seed, index)``, as ``edm-sampler sample`` makes them."""
-    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
 
 
 class GaussianTask:

@@ -130,15 +130,11 @@ def _remove_stale_temps(outdir: Path, seeds: Sequence[int]) -> int:
     return removed
 
 
-def to_uint8(sample: np.ndarray) -> np.ndarray:
-    """A ``(C, H, W)`` sample in [-1, 1] as ``(H, W)`` (C = 1) or ``(H, W, 3)`` uint8 pixels."""
-    pixels = np.clip(np.rint((sample + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
-
-
 def save_seed(outdir: Path, seed: int, sample: np.ndarray) -> None:
     """Write ``sample`` (float32, ``(C, H, W)``) as ``seedNNNNNN.npy`` and ``.png``, each atomically."""
     from PIL import Image
+
+    from .plots import to_uint8
 
     png, npy = seed_paths(outdir, seed)
     sample = np.ascontiguousarray(sample, dtype=np.float32)
@@ -235,12 +231,18 @@ def generate(
 
     from tqdm import tqdm
 
-    missing = sum(1 for chunk in mine for seed in chunk if not is_done(outdir, seed))
-    bar = tqdm(total=missing, desc=f"rank {rank}/{world}", unit="img", file=sys.stderr, disable=not progress)
+    # A partly done batch is sampled whole (its seeds keep their batch), and only its missing seeds are written.
+    plan = [(chunk, [seed for seed in chunk if not is_done(outdir, seed)]) for chunk in mine]
+    bar = tqdm(
+        total=sum(len(todo) for _, todo in plan),
+        desc=f"rank {rank}/{world}",
+        unit="img",
+        file=sys.stderr,
+        disable=not progress,
+    )
     start = time.perf_counter()
     try:
-        for chunk in mine:
-            todo = [seed for seed in chunk if not is_done(outdir, seed)]  # a partly done batch is sampled whole
+        for chunk, todo in plan:
             for seed, sample in _sample_chunk(sampler, model, chunk, steps, summary, todo):
                 try:
                     save_seed(outdir, seed, sample)

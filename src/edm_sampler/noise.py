@@ -43,6 +43,11 @@ def as_generators(generator: GeneratorLike, batch_size: int) -> np.random.Genera
     return _as_generator(generator, "generator")
 
 
+def per_sample_generators(seed: int, n: int) -> list[np.random.Generator]:
+    """One generator per sample, derived from ``(seed, index)``: sample ``k`` is the same whatever ``n`` is."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n)]
+
+
 def randn(shape: Sequence[int], generator: GeneratorLike = None, dtype=ms.float32) -> Tensor:
     """Standard normal noise of ``shape`` as a Tensor; with a list of generators, one per item of ``shape[0]``."""
     shape = tuple(int(s) for s in shape)

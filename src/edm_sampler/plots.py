@@ -48,10 +48,15 @@ class Trajectory:
         return len(self.steps)
 
 
+def to_uint8(sample: np.ndarray) -> np.ndarray:
+    """A ``(C, H, W)`` sample in [-1, 1] as ``(H, W)`` (C = 1) or ``(H, W, 3)`` uint8 pixels."""
+    pixels = np.clip(np.rint((sample + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return pixels[0] if pixels.shape[0] == 1 else np.ascontiguousarray(pixels.transpose(1, 2, 0))
+
+
 def _to_uint8(images: np.ndarray) -> np.ndarray:
     """``(N, C, H, W)`` in [-1, 1] -> ``(N, H, W)`` or ``(N, H, W, 3)`` uint8."""
-    pixels = np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
-    return pixels[:, 0] if pixels.shape[1] == 1 else pixels.transpose(0, 2, 3, 1)
+    return np.stack([to_uint8(image) for image in images])
 
 
 def trajectory_strip(

@@ -104,6 +104,10 @@ def test_plot_sampling(tmp_path):
     assert samples.shape == (2, 1, 24, 24) and len(trajectory) == 4
     assert set(sigmas) == {"EDM rho=7", "EDM rho=3", "exponential", "VP", "AYS (SD 1.5)"}
     assert all(len(s) == 4 for s in sigmas.values())
+    from edm_sampler import EDMDiscretization
+
+    np.testing.assert_allclose(sigmas["EDM rho=7"], EDMDiscretization().get_sigmas(4), rtol=1e-12)
+    np.testing.assert_allclose(trajectory.sigmas, EDMDiscretization().get_sigmas(4), rtol=1e-12)  # the Heun run
     assert (tmp_path / "trajectory.png").is_file()
     try:
         import matplotlib  # noqa: F401

@@ -26,6 +26,9 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from . import checks
+from .parametrization import PARAMETRIZATIONS
+from .parametrization import get as get_parametrization
+from .parametrization import of as parametrization_of
 from .registry import instantiate_from_config
 
 DenoiserFn = Callable[..., Tensor]
@@ -87,6 +90,8 @@ class Denoiser:
 
     def __init__(self, scaling_config):
         self.scaling = instantiate_from_config(scaling_config)
+        # the state the scaling's network works in: "ve" (x0 + sigma eps) or "flow" ((1 - sigma) x0 + sigma eps)
+        self.parametrization = parametrization_of(self.scaling).name
         if not callable(self.scaling):
             raise TypeError(f"scaling_config must build a callable scaling, got {type(self.scaling).__name__}")
 
@@ -237,6 +242,7 @@ class BoundDenoiser(PreconditionedNetwork):
         if self.dtype is not None:
             checks.choice("dtype", self.dtype, NETWORK_DTYPES)
         self.sigma_range = denoiser.sigma_range
+        self.parametrization = getattr(denoiser, "parametrization", "ve")
 
     def preconditioning(self, sigma: np.ndarray, ndim: int) -> Preconditioning:
         return self.denoiser.preconditioning(sigma, ndim, noise_dtype=self.dtype)
@@ -330,7 +336,29 @@ def _raw_network_argument(model: nn.Cell) -> str | None:
     return params[1] if len(params) > 1 and params[1] in NOISE_ARGUMENT_NAMES else None
 
 
-def as_denoiser(model: Any, kind: str = "auto") -> DenoiserFn:
+class ParametrizedDenoiser:
+    """A plain denoiser callable with a declared parametrization (built by ``as_denoiser(fn, parametrization=...)``).
+
+    Calls go straight through to ``fn``; the wrapper only carries ``parametrization`` (the caller's object is never
+    given a new attribute).
+    """
+
+    def __init__(self, fn: Callable, parametrization: str):
+        self.fn = fn
+        self.parametrization = parametrization
+
+    def __call__(self, x: Tensor, sigma: Any, cond: Any, **model_kwargs) -> Tensor:
+        return self.fn(x, sigma, cond, **model_kwargs)
+
+    @property
+    def __name__(self) -> str:  # error messages name the user's function
+        return getattr(self.fn, "__name__", type(self.fn).__name__)
+
+    def __repr__(self) -> str:
+        return f"as_denoiser({self.__name__}, parametrization={self.parametrization!r})"
+
+
+def as_denoiser(model: Any, kind: str = "auto", parametrization: str | None = None) -> DenoiserFn:
     """Adapt ``model`` to the sampler's ``D(x, sigma, cond, **model_kwargs)`` protocol.
 
     ``kind="auto"`` treats an object with ``.model``, ``.denoiser`` and ``.openai_input_warpper`` as a mindone engine
@@ -338,9 +366,32 @@ def as_denoiser(model: Any, kind: str = "auto") -> DenoiserFn:
     ``nn.Cell`` whose second ``construct`` argument is a noise level (``c_noise``, ``t``, ``timesteps``...) is a
     network, not a denoiser: it would receive sigma where it expects ``c_noise`` and silently compute the wrong
     thing, so ``"auto"`` refuses it (bind it: ``Denoiser(EDMScaling()).bind(net)``; ``kind="callable"`` overrides).
+
+    ``parametrization`` declares the state the denoiser works in: ``"ve"`` (``x = x0 + sigma eps``, the default) or
+    ``"flow"`` (``x = (1 - sigma) x0 + sigma eps``, sigma in (0, 1]); the callable returns the x0 estimate either way.
+    Samplers read it from the denoiser (its ``parametrization`` attribute), so it is declared once, here or by the
+    model itself; declaring a different one than the model's own is an error.
     """
     checks.choice("kind", kind, ("auto", "callable", "mindone"))
-    if isinstance(model, PreconditionedNetwork):
+    if parametrization is not None:
+        checks.choice("parametrization", parametrization, PARAMETRIZATIONS)
+    adapted = _adapt(model, kind)
+    if parametrization is None:
+        return adapted
+    own = getattr(adapted, "parametrization", None)
+    if own is not None:
+        own = get_parametrization(own).name
+        if own != parametrization:
+            raise ValueError(
+                f"as_denoiser(..., parametrization={parametrization!r}): {type(model).__name__} declares "
+                f"parametrization={own!r} itself; a denoiser has one parametrization"
+            )
+        return adapted
+    return ParametrizedDenoiser(adapted, parametrization)
+
+
+def _adapt(model: Any, kind: str) -> DenoiserFn:
+    if isinstance(model, (PreconditionedNetwork, ParametrizedDenoiser)):
         return model
     if kind == "mindone" or (kind == "auto" and all(hasattr(model, a) for a in MINDONE_ATTRIBUTES)):
         return MindoneEngineDenoiser(model)

@@ -36,11 +36,11 @@ class EulerLoop(_Loop):
     """Algorithm 2 with Euler steps: churn, one guided evaluation, ``x + (x - D) / sigma_hat * dt``."""
 
     @ms.jit
-    def construct(self, x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
+    def construct(self, x, keep, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
         i = ops.zeros((), ms.int32)
         n = noise_std.shape[0]
         while i < n:
-            x = x + noise[i] * noise_std[i]
+            x = x * keep[i] + noise[i] * noise_std[i]
             denoised = self.guided(x, c_in[i], c_skip[i], c_out[i], c_noise[i], cond, scale[i])
             x = x + (x - denoised) * inv_sigma[i] * dt[i]
             i = i + 1
@@ -55,12 +55,12 @@ class HeunLoop(_Loop):
     """
 
     @ms.jit
-    def construct(self, x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
+    def construct(self, x, keep, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
         i = ops.zeros((), ms.int32)
         n = noise_std.shape[0]
         while i < n:
             j = i * 2
-            x_hat = x + noise[i] * noise_std[i]
+            x_hat = x * keep[i] + noise[i] * noise_std[i]
             d = (x_hat - self.guided(x_hat, c_in[j], c_skip[j], c_out[j], c_noise[j], cond, scale[j])) * inv_sigma[j]
             x = x_hat + d * dt[i]
             if inv_sigma[j + 1] > 0:  # sigma_{i+1} > 0: the trapezoidal correction
@@ -118,17 +118,14 @@ def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
     denoiser, guider, path = run.denoiser, run.guider, run.model
     n = run.num_steps
     sigmas = [float(s) for s in run.sigmas]
-    sigma_hat, noise_std, draws = [], [], []
+    sigma_hat, keep, noise_std, draws = [], [], [], []
     for i in range(n):
-        gamma = sampler.gamma(sigmas[i], n)
-        hat = sigmas[i] * (1.0 + gamma)
+        hat, a, std = sampler.churn_plan(run.param, sigmas[i], n)
         sigma_hat.append(hat)
-        if gamma > 0:  # the same draws, in the same order, as the step-by-step sampler
-            noise_std.append(sampler.s_noise * float(np.sqrt(hat**2 - sigmas[i] ** 2)))
-            draws.append(run.noise(sigmas[i], sigmas[i + 1]).asnumpy())
-        else:
-            noise_std.append(0.0)
-            draws.append(None)
+        keep.append(a)
+        noise_std.append(std)
+        # the same draws, in the same order, as the step-by-step sampler
+        draws.append(run.noise(sigmas[i], sigmas[i + 1]).asnumpy() if hat != sigmas[i] else None)
     zeros = np.zeros(tuple(x.shape), np.float32)
     noise = Tensor(np.stack([zeros if d is None else d for d in draws]))
     if kind == "heun":  # evaluations at sigma_hat_i and sigma_{i+1}, interleaved
@@ -142,9 +139,10 @@ def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
     c_in, c_skip, c_out, c_noise = preconditioning_arrays(denoiser, levels, path.model_batch)
     scale = Tensor(np.array([guider.scale_at(level, tuple(x.shape)) for level in levels], np.float32))
     noise_std = Tensor(np.array(noise_std, np.float32))
+    keep = Tensor(np.array(keep, np.float32))
     loop = loop_cell(kind, denoiser, guider)
     try:
-        return loop(x, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, path.model_cond, scale)
+        return loop(x, keep, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, path.model_cond, scale)
     except Exception as err:
         net_in = describe(denoiser.network_input(guider.expand(x), 1.0))
         raise ModelOutputError(

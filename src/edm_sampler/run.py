@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from mindspore import Tensor, ops
 
-from . import checks
+from . import checks, parametrization
 from .denoisers import as_denoiser
 from .guiders import Guider
 from .model_path import ModelOutputError, ModelPath, where
@@ -55,6 +55,8 @@ class SamplingRun:
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
             raise TypeError(f"model_kwargs must be a dict, got {type(model_kwargs).__name__}")
         self.denoiser = as_denoiser(denoiser)
+        # the state the denoiser works in ("ve" or "flow"): the host-side math of re-noising and exponential steps
+        self.param = parametrization.of(self.denoiser)
         # a guider may take per-call settings from the model's keyword arguments (SVD's num_video_frames)
         for_call = getattr(guider, "for_call", None)
         self.guider = guider = for_call(model_kwargs or {}) if for_call is not None else guider

@@ -1,8 +1,12 @@
 """Ancestral samplers: a deterministic step down to ``sigma_down``, then fresh noise back up to ``sigma_next``.
 
-The split follows k-diffusion's ``get_ancestral_step``: with ``eta = 1`` the added noise has the variance a DDPM
-ancestral step would add, with ``eta = 0`` the sampler is deterministic. Noise is drawn only when it is added
-(``sigma_up > 0``), so ``eta = 0`` and the last step to sigma = 0 consume no randomness (sgm draws on every step).
+The split follows k-diffusion's ``get_ancestral_step`` for VE models: with ``eta = 1`` the added noise has the
+variance a DDPM ancestral step would add, with ``eta = 0`` the sampler is deterministic. Flow models use the
+rectified-flow split (ComfyUI's behaviour for ``euler_ancestral`` on a CONST model): ``sigma_down = sigma_next (1 +
+(sigma_next / sigma - 1) eta)``, then the state is scaled by ``alpha_next / alpha_down`` and noise tops it up to the
+flow marginal at ``sigma_next`` (see :meth:`edm_sampler.parametrization.Parametrization.ancestral_step`). Both agree
+at ``eta = 1`` on ``sigma_down = sigma_next^2 / sigma``. Noise is drawn only when it is added (``sigma_up > 0``), so
+``eta = 0`` and the last step to sigma = 0 consume no randomness (sgm draws on every step).
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from mindspore import Tensor
 
 from .. import checks
 from ..functional import add_noise, euler_step, to_d
+from ..parametrization import VE
 from ..run import SamplingRun
 from .base import SingleStepDiffusionSampler
+
+_VE = VE()
 
 
 def get_ancestral_step(sigma_from: float, sigma_to: float, eta: float = 1.0) -> tuple[float, float]:
@@ -23,10 +30,8 @@ def get_ancestral_step(sigma_from: float, sigma_to: float, eta: float = 1.0) -> 
 
     ``sigma_up = min(sigma_to, eta * sqrt(sigma_to**2 (sigma_from**2 - sigma_to**2) / sigma_from**2))``.
     """
-    if not eta or sigma_to == 0:
-        return sigma_to, 0.0
-    sigma_up = min(sigma_to, eta * math.sqrt(sigma_to**2 * (sigma_from**2 - sigma_to**2) / sigma_from**2))
-    return math.sqrt(sigma_to**2 - sigma_up**2), sigma_up
+    sigma_down, _, sigma_up = _VE.ancestral_step(sigma_from, sigma_to, eta)
+    return sigma_down, sigma_up
 
 
 def land_on(x: Tensor, denoised: Tensor, sigma: float, sigma_down: float) -> Tensor:
@@ -63,18 +68,22 @@ class AncestralSampler(SingleStepDiffusionSampler):
         self.eta = checks.real("eta", eta, nonnegative=True)
         self.s_noise = checks.real("s_noise", s_noise, nonnegative=True)
 
-    def noise_up(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float, sigma_up: float) -> Tensor:
-        """Add fresh noise of std ``s_noise * sigma_up`` (nothing, and no draw, when it is 0)."""
+    def noise_up(
+        self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float, a: float, sigma_up: float
+    ) -> Tensor:
+        """``a x`` plus fresh noise of std ``s_noise * sigma_up`` (no draw when that is 0); ``a = 1`` for VE."""
+        if a != 1.0:
+            x = x * a
         if sigma_up == 0.0 or self.s_noise == 0.0:
             return x
         return add_noise(x, run.noise(sigma, sigma_next), self.s_noise * sigma_up)
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        sigma_down, sigma_up = get_ancestral_step(sigma, sigma_next, self.eta)
+        sigma_down, a, sigma_up = run.param.ancestral_step(sigma, sigma_next, self.eta)
         denoised = run.denoise(x, sigma)
         run.report(x, sigma, sigma, denoised)
         x = land_on(x, denoised, sigma, sigma_down)
-        return self.noise_up(run, x, sigma, sigma_next, sigma_up)
+        return self.noise_up(run, x, sigma, sigma_next, a, sigma_up)
 
     def __repr__(self) -> str:
         return (
@@ -91,21 +100,25 @@ class EulerAncestralSampler(AncestralSampler):
 class DPMPP2SAncestralSampler(AncestralSampler):
     """DPM-Solver++(2S) ancestral (Lu et al. 2022; k-diffusion ``sample_dpmpp_2s_ancestral``). NFE = 2N - 1.
 
-    In ``t = -log(sigma)``, the step to ``sigma_down`` evaluates the model once more at the midpoint
-    ``sigma_mid = sqrt(sigma * sigma_down)``; the last step (``sigma_down = 0``) is a plain Euler step, which lands on
-    the denoised estimate (returned exactly).
+    In the half-log-SNR ``lambda = log(alpha / sigma)`` (``-log(sigma)`` for VE), the step to ``sigma_down`` with
+    ``h = lambda_down - lambda`` evaluates the model once more at the lambda midpoint ``sigma_mid``:
+    ``x_mid = (sigma_mid / sigma) x - alpha_mid expm1(-h/2) D``, ``x <- (sigma_down / sigma) x - alpha_down
+    expm1(-h) D(x_mid)``. The last step (``sigma_down = 0``) is a plain Euler step, which lands on the denoised
+    estimate (returned exactly); so is a flow model's step from sigma = 1 (lambda = -inf, where the midpoint would be
+    sigma = 1 again): one evaluation.
     """
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        sigma_down, sigma_up = get_ancestral_step(sigma, sigma_next, self.eta)
+        p = run.param
+        sigma_down, a, sigma_up = p.ancestral_step(sigma, sigma_next, self.eta)
         denoised = run.denoise(x, sigma)
         run.report(x, sigma, sigma, denoised)
-        if sigma_down == 0.0:
+        h = p.lambda_step(sigma, sigma_down) if sigma_down > 0.0 else math.inf
+        if math.isinf(h):
             x = land_on(x, denoised, sigma, sigma_down)
         else:
-            h = math.log(sigma / sigma_down)
-            sigma_mid = math.sqrt(sigma * sigma_down)
-            x_mid = x * (sigma_mid / sigma) - denoised * math.expm1(-h / 2)
+            sigma_mid = p.lambda_midpoint(sigma, sigma_down)
+            x_mid = x * (sigma_mid / sigma) - denoised * (math.expm1(-h / 2) * p.alpha(sigma_mid))
             denoised_mid = run.denoise(x_mid, sigma_mid)
-            x = x * (sigma_down / sigma) - denoised_mid * math.expm1(-h)
-        return self.noise_up(run, x, sigma, sigma_next, sigma_up)
+            x = x * (sigma_down / sigma) - denoised_mid * (math.expm1(-h) * p.alpha(sigma_down))
+        return self.noise_up(run, x, sigma, sigma_next, a, sigma_up)

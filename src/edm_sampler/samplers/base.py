@@ -15,10 +15,12 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor
 
-from .. import checks
+from .. import checks, parametrization
+from ..denoisers import as_denoiser
 from ..discretization import EDMDiscretization
 from ..guiders import IdentityGuider
 from ..noise import GeneratorLike, NoiseSampler, NoiseSource, as_generators, randn
+from ..parametrization import Parametrization
 from ..registry import instantiate_from_config
 from ..run import CHECK_FINITE, SamplingRun
 
@@ -47,6 +49,8 @@ class BaseDiffusionSampler:
         init_noise: how the incoming ``x`` is scaled to the first noise level ``sigma_0``: ``"sgm"`` (default,
             ``x`` is unit noise, scaled by ``sqrt(1 + sigma_0**2)`` as sgm/mindone do), ``"edm"`` (unit noise
             scaled by ``sigma_0`` as NVlabs/edm does) or ``"prescaled"`` (k-diffusion: ``x`` is used as given).
+            For a flow model (``parametrization="flow"``) unit noise is scaled by ``sigma_0`` under ``"sgm"`` and
+            ``"edm"`` (the flow state at ``sigma_0`` is ``sigma_0 * noise``; 1 at the usual start).
         check_finite: when NaN/Inf model outputs raise :class:`ModelOutputError`: ``"call"`` (default: when the call
             ends, if the result holds NaN/Inf; one check per call), ``"step"`` (at the evaluation that produced
             them, naming its step and sigma; one check and host sync per evaluation) or ``"off"``.
@@ -103,22 +107,39 @@ class BaseDiffusionSampler:
         n = checks.integer("num_steps", n, minimum=1)
         return _checked_schedule(np.asarray(self.discretization(n), dtype=np.float64), "discretization")
 
-    def initial_scale(self, sigma_0: float) -> float:
-        """Factor applied to the incoming ``x`` (see ``init_noise``)."""
-        if self.init_noise == "sgm":
+    def initial_scale(self, sigma_0: float, param: Parametrization | str = "ve") -> float:
+        """Factor applied to the incoming ``x`` (see ``init_noise``) for a model of parametrization ``param``."""
+        if self.init_noise == "prescaled":
+            return 1.0
+        if self.init_noise == "sgm" and parametrization.get(param).name == "ve":
             return math.sqrt(1.0 + sigma_0**2)
-        return sigma_0 if self.init_noise == "edm" else 1.0
+        return sigma_0
+
+    def check_schedule(self, sigmas: np.ndarray, param: Parametrization, denoiser: Any, source: str = "") -> None:
+        """Refuse, before any model call, a schedule that leaves the model's sigma range (sigma <= 1 for flow)."""
+        top = max(float(sigmas[0]), self.max_model_sigma(sigmas, param))
+        if top > param.max_sigma:
+            raise ValueError(
+                f"the schedule reaches sigma={top:.6g} ({source or 'the schedule'}), but the denoiser "
+                f"{_describe_denoiser(denoiser)} is a {param.name} model, whose noise levels are in (0, "
+                f"{param.max_sigma:g}]: use a flow schedule (e.g. FlowMatchDiscretization) or a {param.name} denoiser"
+            )
 
     def make_noise(
-        self, shape: tuple[int, ...], generator: GeneratorLike, noise_sampler: NoiseSampler | None, sigmas: np.ndarray
+        self,
+        shape: tuple[int, ...],
+        generator: GeneratorLike,
+        noise_sampler: NoiseSampler | None,
+        sigmas: np.ndarray,
+        param: Parametrization | str = "ve",
     ) -> Callable[[float, float], Tensor]:
         """The call's noise source, ``noise(sigma, sigma_next) -> Tensor shaped like x``: by default independent
         Gaussian draws from ``generator`` (or the caller's ``noise_sampler``). SDE samplers return Brownian
         increments instead."""
         return NoiseSource(shape, generator, noise_sampler)
 
-    def max_model_sigma(self, sigmas: np.ndarray) -> float:
-        """The highest noise level the model will be evaluated at (checked against a discrete denoiser's range)."""
+    def max_model_sigma(self, sigmas: np.ndarray, param: Parametrization) -> float:
+        """The highest noise level the model will be evaluated at (checked against the model's range)."""
         return float(sigmas[0])
 
     @staticmethod
@@ -166,10 +187,14 @@ class BaseDiffusionSampler:
             sigmas: an explicit schedule, N + 1 descending values (the last may be 0) for N steps, instead of the
                 discretization; excludes ``num_steps``.
         """
+        source = "the explicit sigmas" if sigmas is not None else repr(self.discretization)
         sigmas = self.get_sigmas(num_steps, sigmas)
         x = self._check_x(x)
+        denoiser = as_denoiser(denoiser)
+        param = parametrization.of(denoiser)
+        self.check_schedule(sigmas, param, denoiser, source)
         # A new float32 tensor: the caller's x is never touched.
-        start = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]))
+        start = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]), param)
         return self._integrate(
             denoiser, start, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
         )
@@ -197,9 +222,15 @@ class BaseDiffusionSampler:
         noise level. ``add_noise=False`` starts from ``image`` as it is (sgm's refiner "finish denoising" path, after a
         ``Txt2NoisyDiscretizationWrapper`` base). The start noise is ``noise`` if given, else the next draw from
         ``generator`` (whose stream then continues into the sampler's own noise).
+
+        VE models start at ``image + sigma_0 * noise``; flow models at ``(1 - sigma_0) * image + sigma_0 * noise``.
         """
+        source = "the explicit sigmas" if sigmas is not None else repr(self.discretization)
         sigmas = self.get_sigmas(num_steps, sigmas)
         image = self._check_x(image)
+        denoiser = as_denoiser(denoiser)
+        param = parametrization.of(denoiser)
+        self.check_schedule(sigmas, param, denoiser, source)
         start = image.astype(ms.float32)
         if add_noise and len(sigmas) > 1:
             if noise is None:
@@ -207,7 +238,10 @@ class BaseDiffusionSampler:
                 noise = randn(tuple(image.shape), generator)
             elif not isinstance(noise, Tensor) or tuple(noise.shape) != tuple(image.shape):
                 raise ValueError(f"noise must be a Tensor shaped like image {tuple(image.shape)}, got {noise!r}")
-            start = start + noise.astype(ms.float32) * float(sigmas[0])
+            sigma_0 = float(sigmas[0])
+            if param.name == "flow":
+                start = start * (1.0 - sigma_0)
+            start = start + noise.astype(ms.float32) * sigma_0
         return self._integrate(
             denoiser, start, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
         )
@@ -216,6 +250,7 @@ class BaseDiffusionSampler:
         self, denoiser, x, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
     ) -> Tensor:
         """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule."""
+        param = parametrization.of(denoiser)
         run = SamplingRun(
             denoiser=denoiser,
             guider=self.guider,
@@ -223,13 +258,13 @@ class BaseDiffusionSampler:
             sigmas=sigmas,
             cond=cond,
             uc=uc,
-            noise=self.make_noise(tuple(x.shape), generator, noise_sampler, sigmas),
+            noise=self.make_noise(tuple(x.shape), generator, noise_sampler, sigmas, param),
             callback=callback,
             model_kwargs=model_kwargs,
             progress=self.verbose if disable is None else not disable,
             label=type(self).__name__,
             check_finite=self.check_finite,
-            max_sigma=self.max_model_sigma(sigmas),
+            max_sigma=self.max_model_sigma(sigmas, param),
         )
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
@@ -244,6 +279,10 @@ class BaseDiffusionSampler:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_steps={self.num_steps}, init_noise={self.init_noise!r})"
+
+
+def _describe_denoiser(denoiser: Any) -> str:
+    return repr(denoiser) if type(denoiser).__repr__ is not object.__repr__ else type(denoiser).__name__
 
 
 class SingleStepDiffusionSampler(BaseDiffusionSampler):

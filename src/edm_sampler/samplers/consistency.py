@@ -12,8 +12,9 @@ from .base import SingleStepDiffusionSampler
 class LCMSampler(SingleStepDiffusionSampler):
     """Latent Consistency Model multistep sampling (Luo et al. 2023; mindone's ``LCMSampler``). NFE = N.
 
-    ``x <- D(x, sigma_i) + sigma_{i+1} * eps``: each step takes the consistency model's estimate of the data and adds
-    fresh noise of the next level; the last step returns the estimate itself.
+    ``x <- alpha_{i+1} D(x, sigma_i) + sigma_{i+1} * eps``: each step takes the consistency model's estimate of the
+    data and re-noises it to the next level (``alpha = 1`` for VE, ``1 - sigma`` for flow models); the last step
+    returns the estimate itself.
     """
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
@@ -21,4 +22,6 @@ class LCMSampler(SingleStepDiffusionSampler):
         run.report(x, sigma, sigma, denoised)
         if sigma_next == 0.0:
             return denoised
-        return add_noise(denoised, run.noise(sigma, sigma_next), sigma_next)
+        alpha_next = run.param.alpha(sigma_next)
+        noise = run.noise(sigma, sigma_next)
+        return add_noise(denoised if alpha_next == 1.0 else denoised * alpha_next, noise, sigma_next)

@@ -1,28 +1,42 @@
-"""DPM-2 (k-diffusion's ``sample_dpm_2`` and ``sample_dpm_2_ancestral``): Euler to the log-midpoint, then the full step
-with the slope found there. Second order on the ODE; two evaluations per step, one on the last step to sigma = 0.
+"""DPM-2 (k-diffusion's ``sample_dpm_2`` and ``sample_dpm_2_ancestral``): DPM-Solver-2 (Lu et al. 2022, noise
+prediction) in the half-log-SNR ``lambda = log(alpha / sigma)``: a first-order step to the lambda midpoint, then the
+whole step with the noise estimate found there. For VE models (alpha = 1) that is k-diffusion's Euler to
+``sqrt(sigma sigma_next)`` and the full Euler step with the slope there. Second order on the ODE; two evaluations per
+step, one on the last step to sigma = 0.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from mindspore import Tensor
 
 from ..functional import euler_step, to_d
 from ..run import SamplingRun
-from .ancestral import AncestralSampler, get_ancestral_step, land_on
+from .ancestral import AncestralSampler, land_on
 from .edm import EDMSampler
 
 
 def dpm_solver_2(run: SamplingRun, x: Tensor, sigma: float, denoised: Tensor, sigma_next: float) -> Tensor:
-    """One DPM-Solver-2 step on the ODE from ``sigma`` (where ``D(x) = denoised``) to ``sigma_next > 0``: an Euler step
-    to ``sigma_mid = sqrt(sigma * sigma_next)`` (the midpoint in log sigma), then the whole step with the slope there.
+    """One DPM-Solver-2 step on the ODE from ``sigma`` (where ``D(x) = denoised``) to ``sigma_next > 0``.
+
+    Stage 1 is the first-order step to the lambda midpoint ``sigma_mid`` (DDIM, which is the Euler step in sigma for
+    both parametrizations). Stage 2 is ``x <- (alpha_next / alpha) x + (sigma_next - alpha_next sigma / alpha) eps_mid``
+    with the noise estimate ``eps_mid = (x_mid - alpha_mid D(x_mid)) / sigma_mid``; for VE, the Euler step with the
+    slope at the midpoint. A flow model's step from sigma = 1 (alpha = 0, lambda = -inf) has no midpoint and stays
+    first order: the Euler (DDIM) step itself, one evaluation.
     """
-    sigma_mid = math.sqrt(sigma * sigma_next)
+    p = run.param
+    alpha = p.alpha(sigma)
+    if alpha == 0.0:
+        return euler_step(x, to_d(x, sigma, denoised), sigma_next - sigma)
+    sigma_mid = p.lambda_midpoint(sigma, sigma_next)
     x_mid = euler_step(x, to_d(x, sigma, denoised), sigma_mid - sigma)
-    d_mid = to_d(x_mid, sigma_mid, run.denoise(x_mid, sigma_mid))
-    return euler_step(x, d_mid, sigma_next - sigma)
+    alpha_mid = p.alpha(sigma_mid)
+    denoised_mid = run.denoise(x_mid, sigma_mid)
+    eps_mid = to_d(x_mid, sigma_mid, denoised_mid if alpha_mid == 1.0 else denoised_mid * alpha_mid)
+    ratio = p.alpha(sigma_next) / alpha
+    return euler_step(x if ratio == 1.0 else x * ratio, eps_mid, sigma_next - ratio * sigma)
 
 
 class DPM2Sampler(EDMSampler):
@@ -80,11 +94,11 @@ class DPM2AncestralSampler(AncestralSampler):
     """
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        sigma_down, sigma_up = get_ancestral_step(sigma, sigma_next, self.eta)
+        sigma_down, a, sigma_up = run.param.ancestral_step(sigma, sigma_next, self.eta)
         denoised = run.denoise(x, sigma)
         run.report(x, sigma, sigma, denoised)
         if sigma_down == 0.0:
             x = land_on(x, denoised, sigma, sigma_down)
         else:
             x = dpm_solver_2(run, x, sigma, denoised, sigma_down)
-        return self.noise_up(run, x, sigma, sigma_next, sigma_up)
+        return self.noise_up(run, x, sigma, sigma_next, a, sigma_up)

@@ -12,6 +12,7 @@ from mindspore import Tensor
 from .. import checks
 from ..functional import add_noise, euler_step, to_d
 from ..graph_loop import check_supported, sample_loop
+from ..parametrization import Parametrization
 from ..run import SamplingRun
 from .base import SingleStepDiffusionSampler
 
@@ -22,6 +23,11 @@ class EDMSampler(SingleStepDiffusionSampler):
     At each step the noise level is first raised from ``sigma_i`` to ``sigma_hat = sigma_i (1 + gamma_i)`` with
     ``gamma_i = min(s_churn / N, sqrt(2) - 1)`` if ``s_tmin <= sigma_i <= s_tmax`` else 0, by adding fresh noise of
     std ``s_noise * sqrt(sigma_hat^2 - sigma_i^2)``; noise is drawn only when ``gamma_i > 0``.
+
+    For a flow model the VE-equivalent level ``sigma / (1 - sigma)`` is raised by ``1 + gamma_i`` (so ``sigma_hat =
+    sigma (1 + gamma) / (1 + gamma sigma) <= 1``) and the state is re-noised to the flow marginal there:
+    ``x_hat = a x + s_noise sqrt(sigma_hat^2 - (a sigma)^2) z`` with ``a = (1 - sigma_hat) / (1 - sigma)``; at
+    sigma = 1 there is nothing to add and no noise is drawn.
 
     ``graph_loop=True`` runs the whole loop as one compiled graph (see :mod:`edm_sampler.graph_loop`).
     """
@@ -62,9 +68,9 @@ class EDMSampler(SingleStepDiffusionSampler):
             return min(self.s_churn / num_steps, math.sqrt(2.0) - 1.0)
         return 0.0
 
-    def max_model_sigma(self, sigmas: np.ndarray) -> float:
+    def max_model_sigma(self, sigmas: np.ndarray, param: Parametrization) -> float:
         n = len(sigmas) - 1
-        return max((float(s) * (1.0 + self.gamma(float(s), n)) for s in sigmas[:-1]), default=0.0)
+        return max((param.churn_level(float(s), self.gamma(float(s), n)) for s in sigmas[:-1]), default=0.0)
 
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
         if not self.graph_loop:
@@ -72,14 +78,25 @@ class EDMSampler(SingleStepDiffusionSampler):
         check_supported(self, run.denoiser, run.guider, run.callback, run.model_kwargs, run.check_finite)
         return sample_loop(self.loop_kind, self, run, x)
 
+    def churn_plan(self, param: Parametrization, sigma: float, num_steps: int) -> tuple[float, float, float]:
+        """``(sigma_hat, a, std)``: the churn of a step from ``sigma`` is ``x_hat = a x + std z`` (no churn, and no
+        draw, when ``sigma_hat == sigma``)."""
+        gamma = self.gamma(sigma, num_steps)
+        if gamma == 0.0:
+            return sigma, 1.0, 0.0
+        sigma_hat = param.churn_level(sigma, gamma)
+        if sigma_hat == sigma:  # a flow model at sigma = 1
+            return sigma, 1.0, 0.0
+        a, std = param.renoise(sigma, sigma_hat)
+        return sigma_hat, a, self.s_noise * std
+
     def churn(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> tuple[Tensor, float]:
         """Algorithm 2, lines 4-6: temporarily increase the noise level to ``sigma_hat``."""
-        gamma = self.gamma(sigma, run.num_steps)
-        if gamma == 0.0:
+        sigma_hat, a, std = self.churn_plan(run.param, sigma, run.num_steps)
+        if sigma_hat == sigma:
             return x, sigma
-        sigma_hat = sigma * (1.0 + gamma)
         noise = run.noise(sigma, sigma_next)
-        return add_noise(x, noise, self.s_noise * math.sqrt(sigma_hat**2 - sigma**2)), sigma_hat
+        return add_noise(x if a == 1.0 else x * a, noise, std), sigma_hat
 
     def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
         x_hat, sigma_hat = self.churn(run, x, sigma, sigma_next)

@@ -19,13 +19,16 @@ from .base import BaseDiffusionSampler
 class DPMPP2MSampler(BaseDiffusionSampler):
     """DPM-Solver++(2M) (Lu et al. 2022; k-diffusion ``sample_dpmpp_2m``; sgm's ``DPMPP2MSampler``). NFE = N.
 
-    With ``h = log(sigma_i / sigma_{i+1})`` the step is ``x <- (sigma_{i+1}/sigma_i) x - expm1(-h) D'`` where
-    ``D'`` extrapolates the data estimate from the previous one (``r = h_{i-1} / h``):
-    ``D' = (1 + 1/(2r)) D_i - (1/(2r)) D_{i-1}``; the first step uses ``D' = D_0``. The last step, to sigma = 0,
-    returns the data estimate itself (sgm reaches it through ``-log 0 = inf``; here it is explicit).
+    With the step in half-log-SNR ``h = lambda_{i+1} - lambda_i`` (``lambda = log(alpha / sigma)``; ``log(sigma_i /
+    sigma_{i+1})`` for VE) the step is ``x <- (sigma_{i+1}/sigma_i) x - alpha_{i+1} expm1(-h) D'`` where ``D'``
+    extrapolates the data estimate from the previous one (``r = h_{i-1} / h``):
+    ``D' = (1 + 1/(2r)) D_i - (1/(2r)) D_{i-1}``; the first step uses ``D' = D_0``, and so does the step after a flow
+    model's step from sigma = 1 (``h = inf`` there, which leaves nothing to extrapolate from). The last step, to
+    sigma = 0, returns the data estimate itself (sgm reaches it through ``-log 0 = inf``; here it is explicit).
     """
 
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
+        p = run.param
         old_denoised, h_last = None, None
         for _, sigma, sigma_next in run.steps():
             denoised = run.denoise(x, sigma)
@@ -33,13 +36,13 @@ class DPMPP2MSampler(BaseDiffusionSampler):
             if sigma_next == 0.0:
                 x = denoised
                 continue
-            h = math.log(sigma / sigma_next)
+            h = p.lambda_step(sigma, sigma_next)
             extrapolated = denoised
             if old_denoised is not None:
                 half_inv_r = h / (2.0 * h_last)
                 extrapolated = denoised * (1.0 + half_inv_r) - old_denoised * half_inv_r
-            x = x * (sigma_next / sigma) - extrapolated * math.expm1(-h)
-            old_denoised, h_last = denoised, h
+            x = x * (sigma_next / sigma) - extrapolated * (math.expm1(-h) * p.alpha(sigma_next))
+            old_denoised, h_last = (None, None) if math.isinf(h) else (denoised, h)
         return x
 
 
@@ -65,7 +68,7 @@ class LinearMultistepSampler(BaseDiffusionSampler):
 
     Each step moves x along the last ``order`` derivatives ``d = (x - D) / sigma`` with the weights of
     :func:`lms_coefficients`, computed exactly on the host. One update per step (mindone's port applies it twice).
-    NFE = N.
+    NFE = N. ``d`` is ``dx/dsigma`` for flow models too (the velocity), so the method is the same for both.
     """
 
     def __init__(

@@ -5,6 +5,11 @@ known on the host, so they are computed there in float64 with NumPy: no device o
 on every call (MindSpore CPU's ``log``/``rsqrt`` kernels were seen to return different float32 results for the same
 input). Each scaling takes a Python float or NumPy array and returns four float64 arrays of its shape; given a
 MindSpore Tensor (sgm's and mindone's calling convention) it returns four float32 Tensors instead.
+
+A scaling's ``parametrization`` class attribute names the state its network works in (see
+:mod:`edm_sampler.parametrization`): ``"ve"`` (``x = x0 + sigma eps``) for EDM, eps and v models, ``"flow"``
+(``x = (1 - sigma) x0 + sigma eps``, sigma in (0, 1]) for the rectified-flow adapters (SD3, Flux, Wan), whose network
+is called as ``net(x, sigma * multiplier, cond)`` (diffusers' and ComfyUI's timestep convention, multiplier 1000).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from . import checks
 
 class Scaling:
     """Base class: subclasses implement :meth:`coefficients` on float64 NumPy sigmas."""
+
+    parametrization = "ve"  # the state the network works in; "flow" for the rectified-flow scalings
 
     def coefficients(self, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -71,3 +78,52 @@ class VScalingWithEDMcNoise(VScaling):
     def coefficients(self, sigma):
         c_skip, c_out, c_in, _ = super().coefficients(sigma)
         return c_skip, c_out, c_in, 0.25 * np.log(sigma)
+
+
+class FlowScaling(Scaling):
+    """Base of the rectified-flow adapters: ``x = (1 - sigma) x0 + sigma eps``, the network called as
+    ``net(x, sigma * multiplier, cond)`` (``c_in = 1``, ``c_noise = sigma * multiplier``)."""
+
+    parametrization = "flow"
+
+    def __init__(self, multiplier: float = 1000.0):
+        self.multiplier = checks.real("multiplier", multiplier, positive=True)
+
+    def timestep(self, sigma: np.ndarray) -> np.ndarray:
+        """The network's timestep input, ``c_noise = sigma * multiplier``."""
+        return sigma * self.multiplier
+
+
+class FlowVelocityScaling(FlowScaling):
+    """Velocity prediction ``v = eps - x0`` (SD3, Flux, Wan): ``D = x - sigma v``, i.e. ``c_skip = 1``,
+    ``c_out = -sigma``, ``c_in = 1``, ``c_noise = sigma * multiplier``."""
+
+    def coefficients(self, sigma):
+        return np.ones_like(sigma), -sigma, np.ones_like(sigma), self.timestep(sigma)
+
+
+class FlowX0Scaling(FlowScaling):
+    """Data prediction in the flow state: ``D = net(x, sigma * multiplier)``, i.e. ``c_skip = 0``, ``c_out = 1``,
+    ``c_in = 1``."""
+
+    def coefficients(self, sigma):
+        return np.zeros_like(sigma), np.ones_like(sigma), np.ones_like(sigma), self.timestep(sigma)
+
+
+class FlowEpsScaling(FlowScaling):
+    """Noise prediction in the flow state: ``D = (x - sigma eps) / (1 - sigma)``, i.e. ``c_skip = 1 / (1 - sigma)``,
+    ``c_out = -sigma / (1 - sigma)``, ``c_in = 1``.
+
+    At sigma = 1 the state is pure noise and carries nothing about x0, so an eps prediction cannot give D there:
+    :meth:`coefficients` raises a ``ValueError`` for any sigma >= 1 (start the schedule below 1, e.g. at 0.999).
+    """
+
+    def coefficients(self, sigma):
+        if np.any(sigma >= 1.0):
+            raise ValueError(
+                f"FlowEpsScaling: D = (x - sigma eps) / (1 - sigma) is undefined at sigma >= 1 (got sigma = "
+                f"{float(np.max(sigma)):g}); an eps-prediction flow model cannot denoise pure noise, so start the "
+                "schedule below 1 (e.g. sigma_max = 0.999) or use FlowVelocityScaling / FlowX0Scaling"
+            )
+        alpha = 1.0 - sigma
+        return 1.0 / alpha, -sigma / alpha, np.ones_like(sigma), self.timestep(sigma)

@@ -3,6 +3,8 @@
 The dataset is generated deterministically at run time, so the main job needs no download. For a finite dataset
 ``{y_i}`` the ideal denoiser is ``D(x, sigma) = sum_i softmax_i(-|x - y_i|^2 / 2 sigma^2) y_i``; restricting the
 softmax to one class gives the class-conditional denoiser, which makes classifier-free guidance meaningful.
+Under the flow parametrization (``x = (1 - sigma) y + sigma n``) the softmax is over ``-|x - (1 - sigma) y_i|^2 /
+2 sigma^2`` instead.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import mindspore as ms
 from mindspore import Tensor, ops
 
 from .. import checks
+from ..parametrization import PARAMETRIZATIONS
 
 NUM_CLASSES = 10
 
@@ -93,10 +96,16 @@ class GlyphDenoiser(GlyphData):
     ``cond`` is ``None`` (unconditional) or a dict whose ``"vector"`` is a ``(B, 10)`` float Tensor of class weights:
     a one-hot row conditions on that digit, an all-zero row means unconditional (uniform over the dataset). This is
     the shape SDXL-style ``vector`` conditioning has, so :class:`~edm_sampler.VanillaCFG` stacks it as usual.
+
+    ``parametrization="flow"`` makes it the exact denoiser of the flow state ``x = (1 - sigma) y + sigma n`` (sigma in
+    (0, 1]): the weights are ``softmax_i(-|x - (1 - sigma) y_i|^2 / 2 sigma^2 + log prior_i)``, which at sigma = 1 is
+    the class prior (uniform over the class's images, or over the dataset).
     """
 
-    def __init__(self, size: int = 24, variants: int = 24, seed: int = 0):
+    def __init__(self, size: int = 24, variants: int = 24, seed: int = 0, parametrization: str = "ve"):
+        self.parametrization = checks.choice("parametrization", parametrization, PARAMETRIZATIONS)
         super().__init__(size, variants, seed)
+        self.variants, self.seed = variants, seed
         flat = self.images.reshape(len(self.images), -1)
         mean = flat.mean(0)
         centered = flat - mean
@@ -109,13 +118,35 @@ class GlyphDenoiser(GlyphData):
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
         batch = x.shape[0]
-        flat = x.reshape(batch, -1) - self._mean[None, :]
-        # -|x - y|^2 / 2 sigma^2 up to a per-row constant (softmax is shift invariant).
-        logits = (_rowwise_matmul(flat, self._centered_t) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
+        if self.parametrization == "flow":
+            logits = self._flow_logits(x, sigma)
+        else:
+            flat = x.reshape(batch, -1) - self._mean[None, :]
+            # -|x - y|^2 / 2 sigma^2 up to a per-row constant (softmax is shift invariant).
+            logits = (_rowwise_matmul(flat, self._centered_t) - self._half_sq_norm[None, :]) / (sigma**2)[:, None]
         if cond is not None:
             logits = logits + self._log_prior(cond, batch)
         weights = ops.softmax(logits, axis=1)
         return _rowwise_matmul(weights, self._data).reshape(x.shape)
+
+    def _flow_logits(self, x: Tensor, sigma: Tensor) -> Tensor:
+        """``-|x - a y|^2 / 2 sigma^2`` (``a = 1 - sigma``) up to a per-row constant, around the dataset mean m.
+
+        With ``y = m + c``: ``-|x - a y|^2 / 2 = a (x - a m).c - a^2 |c|^2 / 2 + (terms without c)``, so the logits
+        are ``(a / sigma^2) ((x - a m).c - a |c|^2 / 2)``: the VE form at ``(x / a, sigma / a)``, written without
+        dividing by a, so sigma = 1 (a = 0) gives all-zero logits, i.e. the prior.
+        """
+        batch = x.shape[0]
+        alpha = (1.0 - sigma)[:, None]  # (B, 1)
+        flat = x.reshape(batch, -1) - alpha * self._mean[None, :]
+        dot = _rowwise_matmul(flat, self._centered_t)  # (B, M): (x - a m).c_i, one row at a time
+        return (dot - alpha * self._half_sq_norm[None, :]) * (alpha / (sigma**2)[:, None])
+
+    def __repr__(self) -> str:
+        params = f"size={self.size!r}, variants={self.variants!r}, seed={self.seed!r}"
+        if self.parametrization != "ve":
+            params += f", parametrization={self.parametrization!r}"
+        return f"{type(self).__name__}({params})"
 
     def _log_prior(self, cond: Any, batch: int) -> Tensor:
         if not isinstance(cond, Mapping) or "vector" not in cond:

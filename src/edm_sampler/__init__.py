@@ -10,6 +10,16 @@ from .discretization import (
     LegacyDDPMDiscretization,
     Txt2NoisyDiscretizationWrapper,
 )
+from .flow_schedules import (
+    DiscreteFlowDiscretization,
+    FlowMatchDiscretization,
+    LinearQuadraticDiscretization,
+    exponential_time_shift,
+    flux_mu,
+    linear_time_shift,
+    stretch_to_terminal,
+    time_shift,
+)
 from .guiders import (
     DynamicThresholding,
     Guider,
@@ -42,7 +52,16 @@ from .samplers import (
     LinearMultistepSampler,
     SingleStepDiffusionSampler,
 )
-from .scalings import EDMScaling, EpsScaling, VScaling, VScalingWithEDMcNoise
+from .scalings import (
+    EDMScaling,
+    EpsScaling,
+    FlowEpsScaling,
+    FlowScaling,
+    FlowVelocityScaling,
+    FlowX0Scaling,
+    VScaling,
+    VScalingWithEDMcNoise,
+)
 from .schedules import (
     AlignYourStepsDiscretization,
     DiffusersDDPMDiscretization,
@@ -70,6 +89,7 @@ __all__ = [
     "DPMPPSDESampler",
     "DPMPP2SAncestralSampler",
     "DiffusersDDPMDiscretization",
+    "DiscreteFlowDiscretization",
     "Discretization",
     "DynamicThresholding",
     "EDMDiscretization",
@@ -78,6 +98,11 @@ __all__ = [
     "EpsScaling",
     "EulerAncestralSampler",
     "ExponentialDiscretization",
+    "FlowEpsScaling",
+    "FlowMatchDiscretization",
+    "FlowScaling",
+    "FlowVelocityScaling",
+    "FlowX0Scaling",
     "EulerEDMSampler",
     "Guider",
     "HeunEDMSampler",
@@ -85,6 +110,7 @@ __all__ = [
     "IdentityGuider",
     "Img2ImgDiscretizationWrapper",
     "LegacyDDPMDiscretization",
+    "LinearQuadraticDiscretization",
     "LinearMultistepSampler",
     "LinearPredictionGuider",
     "ListDiscretization",
@@ -105,13 +131,18 @@ __all__ = [
     "VanillaCFG",
     "append_dims",
     "as_denoiser",
+    "exponential_time_shift",
+    "flux_mu",
     "instantiate_from_config",
     "known_targets",
+    "linear_time_shift",
     "load_config",
     "load_denoiser",
     "load_sampler",
     "randn",
     "register",
     "resolve",
+    "stretch_to_terminal",
+    "time_shift",
     "__version__",
 ]

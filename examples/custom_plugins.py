@@ -1,9 +1,11 @@
 """Write your own sampler and guider, register them, and use them from YAML.
 
-A sampler is a short class whose ``step`` reads like its paper: ``run.denoise(x, sigma)`` is one guided model
-evaluation, ``run.noise(sigma, sigma_next)`` one noise draw, ``run.report(...)`` feeds the callback. A guider
-provides the pieces of one guided evaluation: the model's batch (``expand``), the conditioning batch
-(``model_cond``), the host-side scale (``scale_at``) and the combination (``combine``, pure tensor math).
+A sampler is a short class: ``plan`` computes each step's coefficients on the host (Python floats, the noise levels
+where the model is evaluated as ``Level``), and the static ``step`` is the tensor math, where ``m.denoise(x, level)``
+is one guided model evaluation and ``m.report(x, denoised)`` feeds the callback. The same ``step`` runs eagerly and
+inside the whole-loop graph (``graph_loop=True``). A guider provides the pieces of one guided evaluation: the
+model's batch (``expand``), the conditioning batch (``model_cond``), the host-side scale (``scale_at``) and the
+combination (``combine``, pure tensor math).
 
     python examples/custom_plugins.py
 """
@@ -12,23 +14,38 @@ import argparse
 
 from mindspore import ops
 
-from edm_sampler import SingleStepDiffusionSampler, VanillaCFG, load_sampler, randn, register
-from edm_sampler.functional import euler_step, to_d
+from edm_sampler import NOT_EVALUATED, BaseDiffusionSampler, Level, VanillaCFG, load_sampler, randn, register
 from edm_sampler.models import GaussianDenoiser
 
 
-class MidpointSampler(SingleStepDiffusionSampler):
-    """The explicit midpoint rule on the probability-flow ODE (2 evaluations per step, second order)."""
+class MidpointSampler(BaseDiffusionSampler):
+    """The explicit midpoint rule on the probability-flow ODE dx/dsigma = (x - D) / sigma (2 evaluations per step,
+    second order; the last step, to sigma = 0, is an Euler step)."""
 
-    def step(self, run, x, sigma, sigma_next):
-        denoised = run.denoise(x, sigma)
-        run.report(x, sigma, sigma, denoised)
-        d = to_d(x, sigma, denoised)
-        if sigma_next == 0:
-            return euler_step(x, d, sigma_next - sigma)
-        sigma_mid = (sigma + sigma_next) / 2
-        x_mid = euler_step(x, d, sigma_mid - sigma)
-        return euler_step(x, to_d(x_mid, sigma_mid, run.denoise(x_mid, sigma_mid)), sigma_next - sigma)
+    def plan(self, p, sigmas, noise):
+        for i in range(len(sigmas) - 1):
+            sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+            midpoint = sigma_next > 0
+            sigma_mid = (sigma + sigma_next) / 2
+            yield {
+                "at": Level(sigma),
+                "midpoint": midpoint,
+                "at_mid": Level(sigma_mid) if midpoint else NOT_EVALUATED,
+                "inv_sigma": 1 / sigma,
+                "half_dt": sigma_mid - sigma,
+                "inv_mid": 1 / sigma_mid,
+                "dt": sigma_next - sigma,
+            }
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        d = (x - denoised) * c["inv_sigma"]
+        if c["midpoint"]:
+            x_mid = x + d * c["half_dt"]
+            d = (x_mid - m.denoise(x_mid, c["at_mid"])) * c["inv_mid"]
+        return x + d * c["dt"], state
 
 
 class ClampedCFG(VanillaCFG):

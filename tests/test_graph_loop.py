@@ -1,4 +1,5 @@
-"""graph_loop=True: the whole EDM loop as one compiled graph equals the step-by-step sampler."""
+"""graph_loop=True: the whole call as one compiled graph equals the step-by-step sampler, for every sampler (VE and
+flow, deterministic, ancestral, multistep, SDE), with CFG and the video guiders, and compiles once."""
 
 from __future__ import annotations
 
@@ -9,18 +10,45 @@ from realnets import SHAPE, TRACES, B, DoubleChannelNet, OneChannelNet, TracedNe
 import mindspore as ms
 from mindspore import Tensor
 
+import edm_sampler
 from edm_sampler import (
+    BaseDiffusionSampler,
     Denoiser,
     DiscreteDenoiser,
+    EDMDiscretization,
     EDMScaling,
     EpsScaling,
     EulerEDMSampler,
+    FlowMatchDiscretization,
+    FlowVelocityScaling,
     HeunEDMSampler,
     LegacyDDPMDiscretization,
+    Level,
+    LinearPredictionGuider,
     ModelOutputError,
     VanillaCFG,
     randn,
 )
+
+# Every sampler of the family at non-default parameters (eta, s_noise, r != their defaults hide no factor).
+FAMILY = [
+    ("EulerEDMSampler", dict(s_churn=3.0, s_noise=1.003, s_tmax=20.0)),
+    ("HeunEDMSampler", dict(s_churn=3.0, s_noise=0.97)),
+    ("EulerAncestralSampler", dict(eta=0.7, s_noise=0.9)),
+    ("DPMPP2SAncestralSampler", dict(eta=0.7)),
+    ("DPMPP2MSampler", {}),
+    ("LinearMultistepSampler", dict(order=3)),
+    ("LCMSampler", {}),
+    ("DPM2Sampler", dict(s_churn=3.0)),
+    ("DPM2AncestralSampler", dict(eta=0.6, s_noise=1.1)),
+    ("DPMPPSDESampler", dict(eta=0.8, r=0.4)),
+    ("DPMPP2MSDESampler", dict(eta=0.8, solver_type="heun")),
+    ("DPMPP3MSDESampler", dict(eta=0.8, s_noise=0.9)),
+]
+PARAMETRIZATIONS = {
+    "ve": (EDMScaling, EDMDiscretization),
+    "flow": (FlowVelocityScaling, lambda: FlowMatchDiscretization(shift=3.0)),
+}
 
 
 def run(sampler, denoiser, seed=0, guided=True, **kwargs):
@@ -108,13 +136,78 @@ def test_graph_loop_refuses_what_cannot_run_in_a_graph(denoiser, call_kwargs, sa
         run(sampler, denoiser(), guided=False, **call_kwargs)
 
 
-def test_graph_loop_refuses_a_sampler_with_its_own_step():
-    class MyEuler(EulerEDMSampler):
-        def step(self, run, x, sigma, sigma_next):
-            return super().step(run, x, sigma, sigma_next)
+@pytest.mark.parametrize("parametrization", sorted(PARAMETRIZATIONS))
+@pytest.mark.parametrize("name, params", FAMILY, ids=[f[0] for f in FAMILY])
+def test_every_sampler_runs_as_one_graph(mode, name, params, parametrization):
+    """Equal to the step-by-step call (same draws, same NFE), and no compile after the first call."""
+    scaling, schedule = PARAMETRIZATIONS[parametrization]
+    denoiser = Denoiser(scaling()).bind(small_net(TracedNet))
+    kwargs = dict(params, num_steps=5, discretization_config=schedule(), guider_config=VanillaCFG(2.5))
+    steps = getattr(edm_sampler, name)(**kwargs)
+    loop = getattr(edm_sampler, name)(graph_loop=True, **kwargs)
+    expected = run(steps, denoiser)
+    got = run(loop, denoiser)
+    assert loop.last_nfe == steps.last_nfe
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    del TRACES[:]
+    again = run(loop, denoiser, seed=1)  # new noise, new conditioning: the same compiled loop
+    assert TRACES == [] and not np.array_equal(again, got)
 
-    with pytest.raises(ValueError, match="graph_loop=True: MyEuler overrides step"):
-        run(MyEuler(num_steps=3, graph_loop=True), Denoiser(EDMScaling()).bind(small_net()), guided=False)
+
+@pytest.mark.parametrize("name, params", [FAMILY[4], FAMILY[9], FAMILY[11]], ids=lambda v: str(v)[:20])
+def test_graph_loop_with_a_video_guider(name, params):
+    """Per-frame guidance scales enter the loop as per-step arrays."""
+    denoiser = Denoiser(EDMScaling()).bind(small_net())
+    guider = LinearPredictionGuider(max_scale=3.0, num_frames=B // 2, min_scale=1.5)
+    kwargs = dict(params, num_steps=4, guider_config=guider)
+    expected = run(getattr(edm_sampler, name)(**kwargs), denoiser)
+    got = run(getattr(edm_sampler, name)(graph_loop=True, **kwargs), denoiser)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+
+
+class ExponentialEuler(BaseDiffusionSampler):
+    """A sampler written as the README shows: DDIM in the data prediction (first-order DPM-Solver++), for VE and flow
+    models alike: ``x <- (sigma_next / sigma) x + alpha_next (1 - sigma_next alpha / (sigma alpha_next)) D``."""
+
+    def plan(self, p, sigmas, noise):
+        for i in range(len(sigmas) - 1):
+            sigma, sigma_next = float(sigmas[i]), float(sigmas[i + 1])
+            a, a_next = p.alpha(sigma), p.alpha(sigma_next)
+            yield {"at": Level(sigma), "x_weight": sigma_next / sigma, "d_weight": a_next - sigma_next * a / sigma}
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        return x * c["x_weight"] + denoised * c["d_weight"], state
+
+
+@pytest.mark.parametrize("parametrization", sorted(PARAMETRIZATIONS))
+def test_a_new_sampler_gets_graph_loop_without_extra_code(mode, parametrization):
+    scaling, schedule = PARAMETRIZATIONS[parametrization]
+    denoiser = Denoiser(scaling()).bind(small_net())
+    kwargs = dict(num_steps=4, discretization_config=schedule(), guider_config=VanillaCFG(2.0))
+    expected = run(ExponentialEuler(**kwargs), denoiser)
+    got = run(ExponentialEuler(graph_loop=True, **kwargs), denoiser)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())
+    # it is DPM-Solver++(1): DPM++(2M)'s first step, and the same method as Euler for flow models
+    one = edm_sampler.DPMPP2MSampler(num_steps=1, discretization_config=schedule(), guider_config=VanillaCFG(2.0))
+    sigmas = [float(v) for v in schedule()(4)[:2]]
+    np.testing.assert_allclose(
+        run(ExponentialEuler(guider_config=VanillaCFG(2.0)), denoiser, sigmas=sigmas),
+        run(one, denoiser, sigmas=sigmas),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    assert repr(ExponentialEuler(num_steps=4)) == "ExponentialEuler(num_steps=4, init_noise='sgm')"
+
+
+def test_a_step_that_is_not_a_staticmethod_is_refused_when_the_class_is_defined():
+    with pytest.raises(TypeError, match=r"Bad.step must be a @staticmethod step\(m, x, state, c\)"):
+
+        class Bad(BaseDiffusionSampler):
+            def step(self, m, x, state, c):
+                return x, state
 
 
 @pytest.mark.parametrize("net_cls", [TupleNet, DoubleChannelNet, OneChannelNet])

@@ -35,6 +35,7 @@ from .noise import NoiseSource, randn
 from .registry import instantiate_from_config, known_targets, register, resolve
 from .run import ModelOutputError, SamplingRun
 from .samplers import (
+    NOT_EVALUATED,
     AncestralSampler,
     BaseDiffusionSampler,
     DPM2AncestralSampler,
@@ -49,8 +50,8 @@ from .samplers import (
     EulerEDMSampler,
     HeunEDMSampler,
     LCMSampler,
+    Level,
     LinearMultistepSampler,
-    SingleStepDiffusionSampler,
 )
 from .scalings import (
     EDMScaling,
@@ -111,6 +112,8 @@ __all__ = [
     "Img2ImgDiscretizationWrapper",
     "LegacyDDPMDiscretization",
     "LinearQuadraticDiscretization",
+    "Level",
+    "NOT_EVALUATED",
     "LinearMultistepSampler",
     "LinearPredictionGuider",
     "ListDiscretization",
@@ -120,7 +123,6 @@ __all__ = [
     "NoiseSource",
     "PolyExponentialDiscretization",
     "SamplingRun",
-    "SingleStepDiffusionSampler",
     "SpatiotemporalPredictionGuider",
     "TrapezoidPredictionGuider",
     "TrianglePredictionGuider",

@@ -1,18 +1,25 @@
-"""Opt-in whole-loop graph mode: the EDM Euler/Heun loop as one compiled MindSpore graph.
+"""``graph_loop=True``: the whole sampling call as one compiled MindSpore graph, for every sampler.
 
-``EulerEDMSampler(..., graph_loop=True)`` runs every step inside one ``while`` loop over a tensor index (never an
-unrolled ``for``: compile time does not grow with the step count), with the network, the preconditioning and the
-guider compiled into the same graph. Everything the loop needs per step is prepared on the host first, from the
-same float64 schedule and the same noise draws, in the same order, as the step-by-step sampler: per-step noise
-standard deviations and ODE coefficients, the preconditioning at each noise level, and the churn noise itself.
-Results equal the step-by-step path to float32 rounding (graph kernels may round differently).
+A sampler's ``plan`` runs on the host first, for every step, from the same float64 schedule and drawing the same
+noise in the same order as the step-by-step call (Brownian increments included). Its per-step dicts are stacked into
+arrays: a coefficient becomes an ``(N,)`` array, a tuple of them ``(N, K)``, a noise draw ``(N, *x.shape)`` (zeros
+where a step draws nothing), and a :class:`~edm_sampler.samplers.base.Level` the host-computed preconditioning at
+that noise level (``c_in, c_skip, c_out`` as ``(N,)``, ``c_noise`` as ``(N, model batch)``) and the guidance scale.
+The compiled loop is one ``while`` over a tensor step index (never an unrolled ``for``: compile time does not grow
+with the step count) that rebuilds step ``i``'s dict from row ``i`` of every array and calls the sampler's own
+``step`` with itself as ``m``: ``m.denoise(x, level)`` is the guided network (network, preconditioning and guider
+compiled into the same graph), ``m.report`` does nothing. Results equal the step-by-step call to float32 rounding
+(graph kernels may round differently).
 
 It needs a network bound with :meth:`Denoiser.bind` that is an ``nn.Cell``, a built-in guider, no callback, no
-``model_kwargs`` and ``check_finite`` other than ``"step"``; it compiles once per (sampler kind, shapes, step
-count) and the compiled loop is cached on the bound denoiser.
+``model_kwargs`` and ``check_finite`` other than ``"step"``; anything else is refused with the reason. The compiled
+loop is cached on the bound denoiser, per step function, guider and dict layout; MindSpore compiles it once per input
+shapes (step count included), so later calls with new values do not compile.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -22,63 +29,59 @@ from mindspore import Tensor, nn, ops
 from .denoisers import BoundDenoiser, c_noise_tensor
 from .guiders import Guider
 from .model_path import GuidedNetwork, ModelOutputError, describe, first_line
+from .samplers.base import Level
+
+# the kinds of a plan entry, and how many arrays each becomes
+LEVEL, NOISE, NUMBER, NUMBERS, DICT = "level", "noise", "number", "numbers", "dict"
+LEVEL_ARRAYS = 5  # c_in, c_skip, c_out, c_noise, guidance scale
 
 
-class _Loop(nn.Cell):
-    """A sampling loop around one guided network; ``construct`` takes the host-prepared per-step arrays."""
+class WholeLoop(nn.Cell):
+    """The sampling loop around one guided network; ``construct`` takes the host-prepared per-step arrays."""
 
-    def __init__(self, guided: GuidedNetwork):
+    def __init__(self, guided: GuidedNetwork, step, layout: tuple):
         super().__init__()
         self.guided = guided
+        self.step_fn = step
+        self.layout = layout
 
+    def denoise(self, x, level):
+        """One guided evaluation at a level's preconditioning: ``m.denoise`` of a compiled step."""
+        c_in, c_skip, c_out, c_noise, scale, cond = level
+        return self.guided(x, c_in, c_skip, c_out, c_noise, cond, scale)
 
-class EulerLoop(_Loop):
-    """Algorithm 2 with Euler steps: churn, one guided evaluation, ``x + (x - D) / sigma_hat * dt``."""
+    def report(self, x, denoised):
+        """No callback runs inside the graph (calls with one are refused)."""
+
+    def entries(self, layout, arrays, j, i, cond):
+        """Step ``i``'s dict for ``layout`` from ``arrays[j:]``; returns it and the index of the next array."""
+        c = {}
+        for key, kind, inner in layout:
+            if kind == DICT:
+                value, j = self.entries(inner, arrays, j, i, cond)
+            elif kind == LEVEL:
+                value = (arrays[j][i], arrays[j + 1][i], arrays[j + 2][i], arrays[j + 3][i], arrays[j + 4][i], cond)
+                j = j + LEVEL_ARRAYS
+            else:
+                value = arrays[j][i]
+                j = j + 1
+            c[key] = value
+        return c, j
 
     @ms.jit
-    def construct(self, x, keep, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
+    def construct(self, x, state, arrays, cond):
         i = ops.zeros((), ms.int32)
-        n = noise_std.shape[0]
+        n = arrays[0].shape[0]
         while i < n:
-            x = x * keep[i] + noise[i] * noise_std[i]
-            denoised = self.guided(x, c_in[i], c_skip[i], c_out[i], c_noise[i], cond, scale[i])
-            x = x + (x - denoised) * inv_sigma[i] * dt[i]
+            c, _ = self.entries(self.layout, arrays, 0, i, cond)
+            x, state = self.step_fn(self, x, state, c)
             i = i + 1
         return x
 
 
-class HeunLoop(_Loop):
-    """Algorithm 2 in full: Euler predictor, trapezoidal corrector except on the last step to sigma = 0.
-
-    Evaluation ``2 i`` is at ``sigma_hat_i`` and ``2 i + 1`` at ``sigma_{i+1}``, so the per-evaluation arrays
-    interleave the two.
-    """
-
-    @ms.jit
-    def construct(self, x, keep, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, cond, scale):
-        i = ops.zeros((), ms.int32)
-        n = noise_std.shape[0]
-        while i < n:
-            j = i * 2
-            x_hat = x * keep[i] + noise[i] * noise_std[i]
-            d = (x_hat - self.guided(x_hat, c_in[j], c_skip[j], c_out[j], c_noise[j], cond, scale[j])) * inv_sigma[j]
-            x = x_hat + d * dt[i]
-            if inv_sigma[j + 1] > 0:  # sigma_{i+1} > 0: the trapezoidal correction
-                k = j + 1
-                denoised = self.guided(x, c_in[k], c_skip[k], c_out[k], c_noise[k], cond, scale[k])
-                d_next = (x - denoised) * inv_sigma[k]
-                x = x_hat + (d + d_next) * (0.5 * dt[i])
-            i = i + 1
-        return x
-
-
-def check_supported(sampler, denoiser, guider, callback, model_kwargs, check_finite) -> None:
+def check_supported(denoiser, guider, callback, model_kwargs, check_finite) -> None:
     """Raise a ValueError naming what keeps a call from running as one graph."""
     problems = []
-    builtin_step = {"euler": "EDMSampler", "heun": "HeunEDMSampler"}[sampler.loop_kind]
-    owner = next(c for c in type(sampler).__mro__ if "step" in vars(c))
-    if owner.__name__ != builtin_step or owner.__module__ != __package__ + ".samplers.edm":
-        problems.append(f"{type(sampler).__name__} overrides step(), and the compiled loop is the built-in one")
     if not (isinstance(denoiser, BoundDenoiser) and isinstance(denoiser.network, nn.Cell)):
         problems.append(f"the denoiser must be Denoiser(...).bind(net) with an nn.Cell net, got {denoiser!r}")
     if not isinstance(guider, Guider):
@@ -93,60 +96,93 @@ def check_supported(sampler, denoiser, guider, callback, model_kwargs, check_fin
         raise ValueError("graph_loop=True: " + "; ".join(problems))
 
 
-def loop_cell(kind: str, denoiser: BoundDenoiser, guider: Guider) -> nn.Cell:
-    """The compiled loop for this sampler kind, guider type and network, cached on the bound denoiser."""
-    key = (kind, type(guider).expand, guider.combine)
+def _kind(key: str, values: list) -> str:
+    if all(isinstance(v, Level) for v in values):
+        return LEVEL
+    if all(v is None or isinstance(v, Tensor) for v in values):  # None: no draw on that step
+        return NOISE
+    if all(isinstance(v, dict) for v in values):
+        return DICT
+    if all(isinstance(v, tuple) for v in values):
+        return NUMBERS
+    if all(isinstance(v, (bool, int, float)) and not isinstance(v, Level) for v in values):
+        return NUMBER
+    raise TypeError(f"graph_loop=True: the plan entry {key!r} mixes kinds across steps: {values!r}")
+
+
+class Packer:
+    """Turns a call's per-step plan dicts into the loop's layout and arrays (host side, numpy)."""
+
+    def __init__(self, denoiser: BoundDenoiser, guider: Guider, x_shape: tuple, model_batch: int):
+        self.denoiser, self.guider, self.x_shape, self.model_batch = denoiser, guider, x_shape, model_batch
+        self.arrays: list[Tensor] = []
+        self.nfe = 0
+
+    def pack(self, plans: list[dict], where: str = "") -> tuple:
+        keys = list(plans[0])
+        for i, plan in enumerate(plans):
+            if list(plan) != keys:
+                raise ValueError(f"graph_loop=True: step {i}'s plan{where} has keys {list(plan)}, step 0's {keys}")
+        layout = []
+        for key in keys:
+            values = [plan[key] for plan in plans]
+            kind = _kind(f"{where}{key}", values)
+            inner = self.pack(values, f"{where}{key}.") if kind == DICT else None
+            if kind == LEVEL:
+                self.levels(values)
+            elif kind == NOISE:
+                self.noise(values)
+            elif kind in (NUMBER, NUMBERS):
+                self.arrays.append(Tensor(np.array(values, dtype=np.float64).astype(np.float32)))
+            layout.append((key, kind, inner))
+        return tuple(layout)
+
+    def levels(self, values: list) -> None:
+        """The preconditioning and guidance scale at each step's level (placeholders where it is not evaluated)."""
+        evaluated = [not np.isnan(v) for v in values]  # NOT_EVALUATED: a placeholder level
+        self.nfe += sum(evaluated)
+        # rounded to float32 first, as the step-by-step path rounds sigma
+        sigma = np.array([float(v) if e else 1.0 for v, e in zip(values, evaluated)], np.float32).astype(np.float64)
+        c_skip, c_out, c_in, c_noise = self.denoiser.denoiser.host_scalings(sigma)
+        self.arrays += [Tensor(c.astype(np.float32)) for c in (c_in, c_skip, c_out)]
+        self.arrays.append(c_noise_tensor(np.repeat(c_noise[:, None], self.model_batch, axis=1), self.denoiser.dtype))
+        scales = [self.guider.scale_at(float(s), self.x_shape) for s in sigma]
+        self.arrays.append(Tensor(np.array(scales, dtype=np.float64).astype(np.float32)))
+
+    def noise(self, values: list) -> None:
+        if all(v is None for v in values):  # no step draws: a placeholder that broadcasts against x
+            self.arrays.append(Tensor(np.zeros((len(values),) + (1,) * len(self.x_shape), np.float32)))
+            return
+        zeros = np.zeros(self.x_shape, np.float32)
+        self.arrays.append(Tensor(np.stack([zeros if v is None else v.asnumpy() for v in values])))
+
+
+def loop_cell(step, layout: tuple, denoiser: BoundDenoiser, guider: Guider) -> WholeLoop:
+    """The compiled loop for this step function, guider type, layout and network, cached on the bound denoiser."""
+    key = (step, type(guider).expand, guider.combine, layout)
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:
-        guided = GuidedNetwork(denoiser.network, guider, denoiser.dtype)
-        cells[key] = (HeunLoop if kind == "heun" else EulerLoop)(guided)
+        cells[key] = WholeLoop(GuidedNetwork(denoiser.network, guider, denoiser.dtype), step, layout)
     return cells[key]
 
 
-def preconditioning_arrays(denoiser: BoundDenoiser, levels: list[float], model_batch: int):
-    """``c_in, c_skip, c_out`` as ``(E,)`` and ``c_noise`` as ``(E, model batch)`` Tensors for E noise levels, from
-    one host computation (a level of 0, never evaluated, gets placeholder values). Levels are rounded to float32
-    first, as the step-by-step path does."""
-    sigma = np.array([level if level > 0 else 1.0 for level in levels], np.float32).astype(np.float64)
-    c_skip, c_out, c_in, c_noise = denoiser.denoiser.host_scalings(sigma)
-    c_in, c_skip, c_out = (Tensor(c.astype(np.float32)) for c in (c_in, c_skip, c_out))
-    return c_in, c_skip, c_out, c_noise_tensor(np.repeat(c_noise[:, None], model_batch, axis=1), denoiser.dtype)
-
-
-def sample_loop(kind: str, sampler, run, x: Tensor) -> Tensor:
-    """Run the whole schedule of ``run`` as one graph; ``sampler`` is an :class:`~edm_sampler.EDMSampler`."""
+def sample_loop(sampler: Any, run: Any, x: Tensor) -> Tensor:
+    """Run the whole schedule of ``run`` as one graph with ``sampler``'s plan and step."""
     denoiser, guider, path = run.denoiser, run.guider, run.model
-    n = run.num_steps
-    sigmas = [float(s) for s in run.sigmas]
-    sigma_hat, keep, noise_std, draws = [], [], [], []
-    for i in range(n):
-        hat, a, std = sampler.churn_plan(run.param, sigmas[i], n)
-        sigma_hat.append(hat)
-        keep.append(a)
-        noise_std.append(std)
-        # the same draws, in the same order, as the step-by-step sampler
-        draws.append(run.noise(sigmas[i], sigmas[i + 1]).asnumpy() if hat != sigmas[i] else None)
-    zeros = np.zeros(tuple(x.shape), np.float32)
-    noise = Tensor(np.stack([zeros if d is None else d for d in draws]))
-    if kind == "heun":  # evaluations at sigma_hat_i and sigma_{i+1}, interleaved
-        levels = [s for i in range(n) for s in (sigma_hat[i], sigmas[i + 1])]
-        run.nfe += 2 * n - (1 if sigmas[-1] == 0 else 0)
-    else:
-        levels = sigma_hat
-        run.nfe += n
-    inv_sigma = Tensor(np.array([1.0 / s if s > 0 else 0.0 for s in levels], np.float32))
-    dt = Tensor(np.array([sigmas[i + 1] - sigma_hat[i] for i in range(n)], np.float32))
-    c_in, c_skip, c_out, c_noise = preconditioning_arrays(denoiser, levels, path.model_batch)
-    scale = Tensor(np.array([guider.scale_at(level, tuple(x.shape)) for level in levels], np.float32))
-    noise_std = Tensor(np.array(noise_std, np.float32))
-    keep = Tensor(np.array(keep, np.float32))
-    loop = loop_cell(kind, denoiser, guider)
+    check_supported(denoiser, guider, run.callback, run.model_kwargs, run.check_finite)
+    plans = list(sampler.plan(run.param, run.sigmas, run.noise))  # the same draws, in the same order
+    packer = Packer(denoiser, guider, tuple(x.shape), path.model_batch)
+    layout = packer.pack(plans)
+    run.nfe += packer.nfe
+    loop = loop_cell(type(sampler).step, layout, denoiser, guider)
     try:
-        return loop(x, keep, noise, noise_std, inv_sigma, dt, c_in, c_skip, c_out, c_noise, path.model_cond, scale)
+        # ms.mutable: the tuples are graph inputs, not constants (new values would recompile)
+        state = sampler.initial_state(x)
+        return loop(x, ms.mutable(state) if state else state, ms.mutable(tuple(packer.arrays)), path.model_cond)
     except Exception as err:
         net_in = describe(denoiser.network_input(guider.expand(x), 1.0))
         raise ModelOutputError(
             f"the compiled sampling loop (graph_loop=True) failed: {type(err).__name__}: {first_line(err)}\n"
             f"  the network is called as network {type(denoiser.network).__name__}({net_in}, "
-            f"{describe(c_noise[0])}, {describe(path.model_cond)})"
+            f"<c_noise>, {describe(path.model_cond)})"
         ) from err

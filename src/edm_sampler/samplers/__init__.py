@@ -1,6 +1,7 @@
 """The sampler family, one module per kind.
 
-* :mod:`.base`: ``BaseDiffusionSampler`` (configuration, plugins, checks, the call) and ``SingleStepDiffusionSampler``;
+* :mod:`.base`: ``BaseDiffusionSampler`` (configuration, plugins, checks, the call, the loop that runs a step);
+* :mod:`.options` and :mod:`.coefficients`: a sampler's declared parameters, and step coefficients several share;
 * :mod:`.edm`: Karras et al.'s Algorithm 2, Euler and Heun with churn;
 * :mod:`.ancestral`: ancestral samplers (Euler ancestral, DPM-Solver++(2S) ancestral);
 * :mod:`.multistep`: multistep samplers (DPM-Solver++(2M), linear multistep);
@@ -10,7 +11,7 @@
 """
 
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
-from .base import BaseDiffusionSampler, SingleStepDiffusionSampler
+from .base import NOT_EVALUATED, BaseDiffusionSampler, Level
 from .consistency import LCMSampler
 from .dpm import DPM2AncestralSampler, DPM2Sampler
 from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
@@ -32,8 +33,9 @@ __all__ = [
     "EulerEDMSampler",
     "HeunEDMSampler",
     "LCMSampler",
+    "Level",
+    "NOT_EVALUATED",
     "LinearMultistepSampler",
-    "SingleStepDiffusionSampler",
     "get_ancestral_step",
     "lms_coefficients",
 ]

@@ -12,21 +12,19 @@ at ``eta = 1`` on ``sigma_down = sigma_next^2 / sigma``. Noise is drawn only whe
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from mindspore import Tensor
+import numpy as np
 
-from .. import checks
-from ..functional import add_noise, euler_step, to_d
-from ..parametrization import VE
-from ..run import SamplingRun
-from .base import SingleStepDiffusionSampler
+from ..functional import euler_to, renoise
+from ..parametrization import VE, Parametrization
+from . import coefficients, options
+from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
 
 _VE = VE()
 
 
 def get_ancestral_step(sigma_from: float, sigma_to: float, eta: float = 1.0) -> tuple[float, float]:
-    """``(sigma_down, sigma_up)`` with ``sigma_down**2 + sigma_up**2 == sigma_to**2``.
+    """``(sigma_down, sigma_up)`` with ``sigma_down**2 + sigma_up**2 == sigma_to**2`` (VE; k-diffusion's split).
 
     ``sigma_up = min(sigma_to, eta * sqrt(sigma_to**2 (sigma_from**2 - sigma_to**2) / sigma_from**2))``.
     """
@@ -34,62 +32,35 @@ def get_ancestral_step(sigma_from: float, sigma_to: float, eta: float = 1.0) -> 
     return sigma_down, sigma_up
 
 
-def land_on(x: Tensor, denoised: Tensor, sigma: float, sigma_down: float) -> Tensor:
-    """The Euler step from ``sigma`` to ``sigma_down``; to 0 it is the denoised estimate itself (computed as
-    ``x + (0 - sigma)(x - D)/sigma`` it would lose D's low bits to cancellation against x)."""
-    if sigma_down == 0.0:
-        return denoised
-    return euler_step(x, to_d(x, sigma, denoised), sigma_down - sigma)
-
-
-class AncestralSampler(SingleStepDiffusionSampler):
+class AncestralSampler(BaseDiffusionSampler):
     """sgm's and mindone's ancestral base: ``eta`` scales the noise added back, ``s_noise`` its std.
 
     Its own step is the Euler ancestral step, so mindone configs that name ``AncestralSampler`` sample as
     :class:`EulerAncestralSampler` does. (mindone's own ``AncestralSampler``, used directly, runs its base class's
-    plain Euler step and never adds the ancestral noise, which looks like an oversight.)
+    plain Euler step and never adds the ancestral noise, which looks like an oversight.) NFE = N.
     """
 
-    def __init__(
-        self,
-        eta: float = 1.0,
-        s_noise: float = 1.0,
-        *,
-        discretization_config: Any = None,
-        num_steps: int | None = None,
-        guider_config: Any = None,
-        verbose: bool = False,
-        init_noise: str = "sgm",
-        check_finite: str = "call",
-    ):
-        super().__init__(
-            discretization_config, num_steps, guider_config, verbose, init_noise=init_noise, check_finite=check_finite
-        )
-        self.eta = checks.real("eta", eta, nonnegative=True)
-        self.s_noise = checks.real("s_noise", s_noise, nonnegative=True)
+    eta = options.real(1.0, nonnegative=True)
+    s_noise = options.real(1.0, nonnegative=True)
 
-    def noise_up(
-        self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float, a: float, sigma_up: float
-    ) -> Tensor:
-        """``a x`` plus fresh noise of std ``s_noise * sigma_up`` (no draw when that is 0); ``a = 1`` for VE."""
-        if a != 1.0:
-            x = x * a
-        if sigma_up == 0.0 or self.s_noise == 0.0:
-            return x
-        return add_noise(x, run.noise(sigma, sigma_next), self.s_noise * sigma_up)
+    def ancestral(self, p: Parametrization, sigma: float, sigma_next: float, noise: NoiseFn) -> tuple[float, dict]:
+        """``sigma_down`` and the coefficients of the noise that brings x from there to ``sigma_next``: ``a x`` plus
+        fresh noise of std ``s_noise * sigma_up`` (no draw when that is 0); ``a = 1`` for VE."""
+        sigma_down, a, sigma_up = p.ancestral_step(sigma, sigma_next, self.eta)
+        draw = sigma_up != 0.0 and self.s_noise != 0.0
+        return sigma_down, coefficients.renoising(a, self.s_noise * sigma_up, draw, noise, sigma, sigma_next)
 
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        sigma_down, a, sigma_up = run.param.ancestral_step(sigma, sigma_next, self.eta)
-        denoised = run.denoise(x, sigma)
-        run.report(x, sigma, sigma, denoised)
-        x = land_on(x, denoised, sigma, sigma_down)
-        return self.noise_up(run, x, sigma, sigma_next, a, sigma_up)
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        for sigma, sigma_next in pairs(sigmas):
+            sigma_down, up = self.ancestral(p, sigma, sigma_next, noise)
+            yield {"at": Level(sigma), "down": coefficients.euler(sigma, sigma_down), "up": up}
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(eta={self.eta}, s_noise={self.s_noise}, num_steps={self.num_steps}, "
-            f"init_noise={self.init_noise!r})"
-        )
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        x = euler_to(x, denoised, c["down"])
+        return renoise(x, c["up"]), state
 
 
 class EulerAncestralSampler(AncestralSampler):
@@ -108,17 +79,26 @@ class DPMPP2SAncestralSampler(AncestralSampler):
     sigma = 1 again): one evaluation.
     """
 
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        p = run.param
-        sigma_down, a, sigma_up = p.ancestral_step(sigma, sigma_next, self.eta)
-        denoised = run.denoise(x, sigma)
-        run.report(x, sigma, sigma, denoised)
-        h = p.lambda_step(sigma, sigma_down) if sigma_down > 0.0 else math.inf
-        if math.isinf(h):
-            x = land_on(x, denoised, sigma, sigma_down)
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        for sigma, sigma_next in pairs(sigmas):
+            sigma_down, up = self.ancestral(p, sigma, sigma_next, noise)
+            h = p.lambda_step(sigma, sigma_down) if sigma_down > 0.0 else math.inf
+            c = {"at": Level(sigma), "euler": math.isinf(h), "down": coefficients.euler(sigma, sigma_down), "up": up}
+            sigma_mid = None if c["euler"] else p.lambda_midpoint(sigma, sigma_down)
+            c["at_mid"] = NOT_EVALUATED if sigma_mid is None else Level(sigma_mid)
+            c["x_mid"] = 0.0 if sigma_mid is None else sigma_mid / sigma
+            c["d_mid"] = 0.0 if sigma_mid is None else math.expm1(-h / 2) * p.alpha(sigma_mid)
+            c["x_down"] = sigma_down / sigma
+            c["d_down"] = 0.0 if sigma_mid is None else math.expm1(-h) * p.alpha(sigma_down)
+            yield c
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        if c["euler"]:
+            x = euler_to(x, denoised, c["down"])
         else:
-            sigma_mid = p.lambda_midpoint(sigma, sigma_down)
-            x_mid = x * (sigma_mid / sigma) - denoised * (math.expm1(-h / 2) * p.alpha(sigma_mid))
-            denoised_mid = run.denoise(x_mid, sigma_mid)
-            x = x * (sigma_down / sigma) - denoised_mid * (math.expm1(-h) * p.alpha(sigma_down))
-        return self.noise_up(run, x, sigma, sigma_next, a, sigma_up)
+            x_mid = x * c["x_mid"] - denoised * c["d_mid"]
+            x = x * c["x_down"] - m.denoise(x_mid, c["at_mid"]) * c["d_down"]
+        return renoise(x, c["up"]), state

@@ -1,19 +1,33 @@
-"""The sampler base classes: configuration, plugins, input checks, the call and the step loop.
+"""The sampler base class: configuration, plugins, input checks, the call, and the loop that runs a sampler's step.
 
-A sampler holds its configuration and plugins (discretization, guider) and owns the loop; each ``step`` is the
-paper's algorithm written out, with sigmas as Python floats and the tensor math in :mod:`edm_sampler.functional`.
+A sampler is one small class (see the README's "Writing a sampler"):
+
+* its own parameters, declared once in the class body (``eta = options.real(1.0, nonnegative=True)``): they become
+  constructor parameters, checked, stored and shown in the repr, ahead of the options every sampler shares;
+* ``plan(p, sigmas, noise)``: a generator, run on the host, of one dict of coefficients per step. All the scalar
+  math of the paper lives here, as Python floats: the noise levels at which the step evaluates the model
+  (:class:`Level`), its weights and flags, and its noise draws (``noise(sigma, sigma_next)``, a Tensor);
+* ``step(m, x, state, c) -> (x, state)``: a static function with the tensor math of one step. ``m.denoise(x, level)``
+  is one guided model evaluation and ``m.report(x, denoised)`` feeds the callback; ``state`` is a tuple of x-shaped
+  tensors the step carries to the next one (multistep history).
+
+The same ``step`` runs eagerly, one call per step with ``c`` holding Python floats, and, with ``graph_loop=True``,
+inside one compiled MindSpore graph for the whole call, where ``c`` holds the step's 0-d tensors (see
+:mod:`edm_sampler.graph_loop`). It may branch on ``c``'s flags with plain ``if`` (Python control flow eagerly,
+graph control flow when compiled); it must not call back into Python objects other than ``m``.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 import mindspore as ms
-from mindspore import Tensor
+from mindspore import Tensor, ops
 
 from .. import checks, parametrization
 from ..denoisers import as_denoiser
@@ -23,11 +37,28 @@ from ..noise import GeneratorLike, NoiseSampler, NoiseSource, as_generators, ran
 from ..parametrization import Parametrization
 from ..registry import instantiate_from_config
 from ..run import CHECK_FINITE, SamplingRun
+from .options import declared
 
 logger = logging.getLogger(__name__)
 
 INIT_NOISE = ("sgm", "edm", "prescaled")
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
+Plan = Iterator[dict]
+NoiseFn = Callable[[float, float], Tensor]
+
+
+class Level(float):
+    """A noise level at which a step evaluates the model: ``m.denoise(x, c["at"])`` with ``c["at"] = Level(sigma)``."""
+
+
+# the Level of an evaluation a step does not make (it sits in a branch the step does not take)
+NOT_EVALUATED = Level(math.nan)
+
+
+def pairs(sigmas: np.ndarray) -> Iterator[tuple[float, float]]:
+    """``(sigma_i, sigma_{i+1})`` for every step, as Python floats."""
+    for i in range(len(sigmas) - 1):
+        yield float(sigmas[i]), float(sigmas[i + 1])
 
 
 def _checked_schedule(sigmas: np.ndarray, name: str, minimum_length: int = 1) -> np.ndarray:
@@ -38,8 +69,24 @@ def _checked_schedule(sigmas: np.ndarray, name: str, minimum_length: int = 1) ->
     return sigmas
 
 
+def _common_parameters() -> list[inspect.Parameter]:
+    """The options every sampler shares, keyword-only, after its own (the signature of ``_configure``)."""
+    params = list(inspect.signature(BaseDiffusionSampler._configure).parameters.values())[1:]
+    return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+
+
+def _signature(cls: type) -> inspect.Signature:
+    own = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=option.default)
+        for name, option in declared(cls).items()
+    ]
+    return inspect.Signature(own + _common_parameters())
+
+
 class BaseDiffusionSampler:
-    """Common machinery: plugins from configs, sigma schedule, input checks, initial-noise scaling, progress.
+    """Common machinery: parameters, plugins from configs, sigma schedule, input checks, initial noise, the loop.
+
+    Shared options (keyword-only, after a sampler's own parameters):
 
     Args:
         discretization_config: a discretization, or its ``{"target", "params"}`` config. Default: EDM (Karras).
@@ -54,21 +101,49 @@ class BaseDiffusionSampler:
         check_finite: when NaN/Inf model outputs raise :class:`ModelOutputError`: ``"call"`` (default: when the call
             ends, if the result holds NaN/Inf; one check per call), ``"step"`` (at the evaluation that produced
             them, naming its step and sigma; one check and host sync per evaluation) or ``"off"``.
+        graph_loop: run the whole call as one compiled MindSpore graph (see :mod:`edm_sampler.graph_loop`).
     """
 
     # sgm's samplers take ``device="cuda"``; MindSpore places tensors by context, so configs may keep it
     ignored_config_params = ("device",)
+    history = 0  # how many x-shaped tensors ``step`` carries from one step to the next (its ``state``)
 
-    def __init__(
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        step = vars(cls).get("step")
+        if step is not None and not isinstance(step, staticmethod):
+            raise TypeError(
+                f"{cls.__name__}.step must be a @staticmethod step(m, x, state, c): it also runs inside the compiled "
+                "whole-loop graph, where there is no sampler object (put what it needs from the sampler into c)"
+            )
+        cls.__signature__ = _signature(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        signature: inspect.Signature = type(self).__signature__
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(
+                f"{type(self).__name__}: {err}; valid parameters: {', '.join(signature.parameters)}"
+            ) from None
+        bound.apply_defaults()
+        values = bound.arguments
+        options = declared(type(self))
+        for name, option in options.items():
+            setattr(self, name, option.check(name, values.pop(name)))
+        self._configure(**values)
+        self.validate()
+
+    def _configure(
         self,
         discretization_config: Any = None,
         num_steps: int | None = None,
         guider_config: Any = None,
         verbose: bool = False,
-        *,
         init_noise: str = "sgm",
         check_finite: str = "call",
-    ):
+        graph_loop: bool = False,
+    ) -> None:
         if discretization_config is None:
             discretization_config = EDMDiscretization()
         self.discretization = instantiate_from_config(discretization_config)
@@ -81,7 +156,28 @@ class BaseDiffusionSampler:
         self.verbose = bool(verbose)
         self.init_noise = checks.choice("init_noise", init_noise, INIT_NOISE)
         self.check_finite = checks.choice("check_finite", check_finite, CHECK_FINITE)
+        if not isinstance(graph_loop, bool):
+            raise TypeError(f"graph_loop must be True or False, got {graph_loop!r}")
+        self.graph_loop = graph_loop
         self.last_nfe: int | None = None
+
+    def validate(self) -> None:
+        """Checks that involve several parameters (each one alone is checked by its declaration)."""
+
+    # -- what a sampler defines ----------------------------------------------------------------------------------
+
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        """One dict of step coefficients per step (host side; see the module docstring)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define plan()")
+
+    @staticmethod
+    def step(m: Any, x: Tensor, state: tuple, c: dict) -> tuple[Tensor, tuple]:
+        """The tensor math of one step (see the module docstring)."""
+        raise NotImplementedError("this sampler does not define step()")
+
+    def initial_state(self, x: Tensor) -> tuple:
+        """The ``state`` the first step receives: ``history`` zero tensors shaped like x."""
+        return tuple(ops.zeros_like(x) for _ in range(self.history))
 
     # -- schedule and inputs -------------------------------------------------------------------------------------
 
@@ -132,7 +228,7 @@ class BaseDiffusionSampler:
         noise_sampler: NoiseSampler | None,
         sigmas: np.ndarray,
         param: Parametrization | str = "ve",
-    ) -> Callable[[float, float], Tensor]:
+    ) -> NoiseFn:
         """The call's noise source, ``noise(sigma, sigma_next) -> Tensor shaped like x``: by default independent
         Gaussian draws from ``generator`` (or the caller's ``noise_sampler``). SDE samplers return Brownian
         increments instead."""
@@ -274,24 +370,45 @@ class BaseDiffusionSampler:
         return x
 
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
-        """The sampling loop; subclasses define it."""
-        raise NotImplementedError(f"{type(self).__name__} does not define a sampling loop")
+        """The sampling loop: ``step`` once per step with the coefficients ``plan`` gives, or the whole loop as one
+        compiled graph with ``graph_loop=True``."""
+        if self.graph_loop:
+            from ..graph_loop import sample_loop  # the compiled loop needs the model path and guiders
+
+            return sample_loop(self, run, x)
+        model = StepModel(run)
+        state = self.initial_state(x)
+        # run.steps() first: it sets the step index (for error messages) and ticks the progress bar
+        for _, c in zip(run.steps(), self.plan(run.param, run.sigmas, run.noise)):
+            x, state = self.step(model, x, state, c)
+        return x
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(num_steps={self.num_steps}, init_noise={self.init_noise!r})"
+        own = ", ".join(f"{name}={getattr(self, name)!r}" for name in declared(type(self)))
+        common = f"num_steps={self.num_steps}, init_noise={self.init_noise!r}"
+        loop = ", graph_loop=True" if self.graph_loop else ""
+        return f"{type(self).__name__}({own + ', ' if own else ''}{common}{loop})"
+
+
+class StepModel:
+    """The ``m`` a step receives when it runs eagerly: model evaluations and callback reports through the call's
+    :class:`~edm_sampler.run.SamplingRun` (the compiled loop is the other ``m``)."""
+
+    def __init__(self, run: SamplingRun):
+        self.run = run
+        self.level = 0.0  # the noise level of the latest evaluation (the callback's ``sigma_hat``)
+
+    def denoise(self, x: Tensor, level: float) -> Tensor:
+        self.level = float(level)
+        return self.run.denoise(x, self.level)
+
+    def report(self, x: Tensor, denoised: Tensor) -> None:
+        run = self.run
+        run.report(x, float(run.sigmas[run.i]), self.level, denoised)
 
 
 def _describe_denoiser(denoiser: Any) -> str:
     return repr(denoiser) if type(denoiser).__repr__ is not object.__repr__ else type(denoiser).__name__
 
 
-class SingleStepDiffusionSampler(BaseDiffusionSampler):
-    """A sampler whose update from ``sigma_i`` to ``sigma_{i+1}`` needs only the current x: ``step`` per interval."""
-
-    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
-        for _, sigma, sigma_next in run.steps():
-            x = self.step(run, x, sigma, sigma_next)
-        return x
-
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} does not define step()")
+BaseDiffusionSampler.__signature__ = _signature(BaseDiffusionSampler)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from mindspore import Tensor
+import numpy as np
 
-from ..functional import add_noise
-from ..run import SamplingRun
-from .base import SingleStepDiffusionSampler
+from ..functional import renoise
+from ..parametrization import Parametrization
+from . import coefficients
+from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
 
 
-class LCMSampler(SingleStepDiffusionSampler):
+class LCMSampler(BaseDiffusionSampler):
     """Latent Consistency Model multistep sampling (Luo et al. 2023; mindone's ``LCMSampler``). NFE = N.
 
     ``x <- alpha_{i+1} D(x, sigma_i) + sigma_{i+1} * eps``: each step takes the consistency model's estimate of the
@@ -17,11 +18,17 @@ class LCMSampler(SingleStepDiffusionSampler):
     returns the estimate itself.
     """
 
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        denoised = run.denoise(x, sigma)
-        run.report(x, sigma, sigma, denoised)
-        if sigma_next == 0.0:
-            return denoised
-        alpha_next = run.param.alpha(sigma_next)
-        noise = run.noise(sigma, sigma_next)
-        return add_noise(denoised if alpha_next == 1.0 else denoised * alpha_next, noise, sigma_next)
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        for sigma, sigma_next in pairs(sigmas):
+            up = (
+                coefficients.no_renoising()
+                if sigma_next == 0.0
+                else coefficients.renoising(p.alpha(sigma_next), sigma_next, True, noise, sigma, sigma_next)
+            )
+            yield {"at": Level(sigma), "renoise": up}
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        return renoise(denoised, c["renoise"]), state

@@ -7,36 +7,56 @@ step, one on the last step to sigma = 0.
 
 from __future__ import annotations
 
-from typing import Any
+import numpy as np
 
-from mindspore import Tensor
-
-from ..functional import euler_step, to_d
-from ..run import SamplingRun
-from .ancestral import AncestralSampler, land_on
+from ..functional import euler_to, renoise
+from ..parametrization import Parametrization
+from . import coefficients
+from .ancestral import AncestralSampler
+from .base import NOT_EVALUATED, Level, NoiseFn, Plan, pairs
 from .edm import EDMSampler
 
 
-def dpm_solver_2(run: SamplingRun, x: Tensor, sigma: float, denoised: Tensor, sigma_next: float) -> Tensor:
-    """One DPM-Solver-2 step on the ODE from ``sigma`` (where ``D(x) = denoised``) to ``sigma_next > 0``.
+def dpm_solver_2(p: Parametrization, sigma: float, sigma_next: float) -> dict:
+    """The coefficients of one DPM-Solver-2 step from ``sigma`` to ``sigma_next`` (see :func:`dpm_solver_2_step`).
 
     Stage 1 is the first-order step to the lambda midpoint ``sigma_mid`` (DDIM, which is the Euler step in sigma for
     both parametrizations). Stage 2 is ``x <- (alpha_next / alpha) x + (sigma_next - alpha_next sigma / alpha) eps_mid``
     with the noise estimate ``eps_mid = (x_mid - alpha_mid D(x_mid)) / sigma_mid``; for VE, the Euler step with the
-    slope at the midpoint. A flow model's step from sigma = 1 (alpha = 0, lambda = -inf) has no midpoint and stays
-    first order: the Euler (DDIM) step itself, one evaluation.
+    slope at the midpoint. A step to sigma = 0 lands on D; a flow model's step from sigma = 1 (alpha = 0,
+    lambda = -inf) has no midpoint and stays first order, the Euler (DDIM) step: one evaluation either way.
     """
-    p = run.param
     alpha = p.alpha(sigma)
-    if alpha == 0.0:
-        return euler_step(x, to_d(x, sigma, denoised), sigma_next - sigma)
-    sigma_mid = p.lambda_midpoint(sigma, sigma_next)
-    x_mid = euler_step(x, to_d(x, sigma, denoised), sigma_mid - sigma)
-    alpha_mid = p.alpha(sigma_mid)
-    denoised_mid = run.denoise(x_mid, sigma_mid)
-    eps_mid = to_d(x_mid, sigma_mid, denoised_mid if alpha_mid == 1.0 else denoised_mid * alpha_mid)
-    ratio = p.alpha(sigma_next) / alpha
-    return euler_step(x if ratio == 1.0 else x * ratio, eps_mid, sigma_next - ratio * sigma)
+    single = sigma_next == 0.0 or alpha == 0.0
+    sigma_mid = None if single else p.lambda_midpoint(sigma, sigma_next)
+    alpha_mid = 1.0 if single else p.alpha(sigma_mid)
+    ratio = 1.0 if single else p.alpha(sigma_next) / alpha
+    return {
+        "single": single,
+        "euler": coefficients.euler(sigma, sigma_next),
+        "mid": coefficients.euler(sigma, sigma if single else sigma_mid),
+        "at_mid": NOT_EVALUATED if single else Level(sigma_mid),
+        "scale_mid": alpha_mid != 1.0,
+        "alpha_mid": alpha_mid,
+        "inv_mid": 0.0 if single else 1.0 / sigma_mid,
+        "rescale": ratio != 1.0,
+        "ratio": ratio,
+        "dt": sigma_next - ratio * sigma,
+    }
+
+
+def dpm_solver_2_step(m, x, denoised, c):
+    """One DPM-Solver-2 step with the coefficients of :func:`dpm_solver_2` (``denoised`` = D(x) at the start)."""
+    if c["single"]:
+        return euler_to(x, denoised, c["euler"])
+    x_mid = euler_to(x, denoised, c["mid"])
+    denoised_mid = m.denoise(x_mid, c["at_mid"])
+    if c["scale_mid"]:
+        denoised_mid = denoised_mid * c["alpha_mid"]
+    eps_mid = (x_mid - denoised_mid) * c["inv_mid"]
+    if c["rescale"]:
+        x = x * c["ratio"]
+    return x + eps_mid * c["dt"]
 
 
 class DPM2Sampler(EDMSampler):
@@ -48,57 +68,36 @@ class DPM2Sampler(EDMSampler):
     which lands on the denoised estimate (returned exactly).
     """
 
-    def __init__(
-        self,
-        s_churn: float = 0.0,
-        s_tmin: float = 0.0,
-        s_tmax: float = float("inf"),
-        s_noise: float = 1.0,
-        *,
-        discretization_config: Any = None,
-        num_steps: int | None = None,
-        guider_config: Any = None,
-        verbose: bool = False,
-        init_noise: str = "sgm",
-        check_finite: str = "call",
-    ):
-        super().__init__(
-            s_churn,
-            s_tmin,
-            s_tmax,
-            s_noise,
-            discretization_config=discretization_config,
-            num_steps=num_steps,
-            guider_config=guider_config,
-            verbose=verbose,
-            init_noise=init_noise,
-            check_finite=check_finite,
-        )
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        n = len(sigmas) - 1
+        for sigma, sigma_next in pairs(sigmas):
+            sigma_hat, churn = self.churn(p, sigma, sigma_next, n, noise)
+            yield {"churn": churn, "at": Level(sigma_hat), "dpm2": dpm_solver_2(p, sigma_hat, sigma_next)}
 
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        x_hat, sigma_hat = self.churn(run, x, sigma, sigma_next)
-        denoised = run.denoise(x_hat, sigma_hat)
-        run.report(x_hat, sigma, sigma_hat, denoised)
-        if sigma_next == 0.0:
-            return land_on(x_hat, denoised, sigma_hat, 0.0)
-        return dpm_solver_2(run, x_hat, sigma_hat, denoised, sigma_next)
+    @staticmethod
+    def step(m, x, state, c):
+        x_hat = renoise(x, c["churn"])
+        denoised = m.denoise(x_hat, c["at"])
+        m.report(x_hat, denoised)
+        return dpm_solver_2_step(m, x_hat, denoised, c["dpm2"]), state
 
 
 class DPM2AncestralSampler(AncestralSampler):
     """DPM-2 ancestral (k-diffusion ``sample_dpm_2_ancestral``): :func:`dpm_solver_2` down to ``sigma_down``, then
-    fresh noise of std ``s_noise * sigma_up`` (k-diffusion's ``get_ancestral_step`` split, ``eta``). NFE = 2N - 1.
+    fresh noise of std ``s_noise * sigma_up`` (the ancestral split of ``eta``). NFE = 2N - 1.
 
     When ``sigma_down = 0`` the step is the Euler step, which lands on the denoised estimate. With ``eta > 1`` that
     happens before the last step, and the noise ``sigma_up = sigma_next`` is still added (k-diffusion adds none there,
     which leaves the state at sigma_next without noise).
     """
 
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        sigma_down, a, sigma_up = run.param.ancestral_step(sigma, sigma_next, self.eta)
-        denoised = run.denoise(x, sigma)
-        run.report(x, sigma, sigma, denoised)
-        if sigma_down == 0.0:
-            x = land_on(x, denoised, sigma, sigma_down)
-        else:
-            x = dpm_solver_2(run, x, sigma, denoised, sigma_down)
-        return self.noise_up(run, x, sigma, sigma_next, a, sigma_up)
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        for sigma, sigma_next in pairs(sigmas):
+            sigma_down, up = self.ancestral(p, sigma, sigma_next, noise)
+            yield {"at": Level(sigma), "dpm2": dpm_solver_2(p, sigma, sigma_down), "up": up}
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        return renoise(dpm_solver_2_step(m, x, denoised, c["dpm2"]), c["up"]), state

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections import deque
-from typing import Any
 
 import numpy as np
 
-from mindspore import Tensor
-
-from .. import checks
-from ..functional import euler_step, to_d
-from ..run import SamplingRun
-from .base import BaseDiffusionSampler
+from ..parametrization import Parametrization
+from . import options
+from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
 
 
 class DPMPP2MSampler(BaseDiffusionSampler):
@@ -27,23 +22,38 @@ class DPMPP2MSampler(BaseDiffusionSampler):
     sigma = 0, returns the data estimate itself (sgm reaches it through ``-log 0 = inf``; here it is explicit).
     """
 
-    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
-        p = run.param
-        old_denoised, h_last = None, None
-        for _, sigma, sigma_next in run.steps():
-            denoised = run.denoise(x, sigma)
-            run.report(x, sigma, sigma, denoised)
-            if sigma_next == 0.0:
-                x = denoised
-                continue
-            h = p.lambda_step(sigma, sigma_next)
+    history = 1  # the previous data estimate
+
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        h_last = None
+        for sigma, sigma_next in pairs(sigmas):
+            last = sigma_next == 0.0
+            h = math.inf if last else p.lambda_step(sigma, sigma_next)
+            half_inv_r = 0.0 if last or h_last is None else h / (2.0 * h_last)
+            yield {
+                "at": Level(sigma),
+                "last": last,
+                "extrapolate": not last and h_last is not None,
+                "w_new": 1.0 + half_inv_r,
+                "w_old": half_inv_r,
+                "x_weight": sigma_next / sigma,
+                "d_weight": 0.0 if last else math.expm1(-h) * p.alpha(sigma_next),
+            }
+            h_last = None if math.isinf(h) else h
+
+    @staticmethod
+    def step(m, x, state, c):
+        (old_denoised,) = state
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        if c["last"]:
+            x = denoised
+        else:
             extrapolated = denoised
-            if old_denoised is not None:
-                half_inv_r = h / (2.0 * h_last)
-                extrapolated = denoised * (1.0 + half_inv_r) - old_denoised * half_inv_r
-            x = x * (sigma_next / sigma) - extrapolated * (math.expm1(-h) * p.alpha(sigma_next))
-            old_denoised, h_last = (None, None) if math.isinf(h) else (denoised, h)
-        return x
+            if c["extrapolate"]:
+                extrapolated = denoised * c["w_new"] - old_denoised * c["w_old"]
+            x = x * c["x_weight"] - extrapolated * c["d_weight"]
+        return x, (denoised,)
 
 
 def lms_coefficients(sigmas: np.ndarray, i: int, order: int) -> np.ndarray:
@@ -71,31 +81,29 @@ class LinearMultistepSampler(BaseDiffusionSampler):
     NFE = N. ``d`` is ``dx/dsigma`` for flow models too (the velocity), so the method is the same for both.
     """
 
-    def __init__(
-        self,
-        order: int = 4,
-        *,
-        discretization_config: Any = None,
-        num_steps: int | None = None,
-        guider_config: Any = None,
-        verbose: bool = False,
-        init_noise: str = "sgm",
-        check_finite: str = "call",
-    ):
-        super().__init__(
-            discretization_config, num_steps, guider_config, verbose, init_noise=init_noise, check_finite=check_finite
-        )
-        self.order = checks.integer("order", order, minimum=1)
+    order = options.integer(4, minimum=1)
 
-    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
-        derivatives: deque[Tensor] = deque(maxlen=self.order)  # newest first
-        for i, sigma, _ in run.steps():
-            denoised = run.denoise(x, sigma)
-            run.report(x, sigma, sigma, denoised)
-            derivatives.appendleft(to_d(x, sigma, denoised))
-            for weight, d in zip(lms_coefficients(run.sigmas, i, self.order), derivatives):
-                x = euler_step(x, d, float(weight))
-        return x
+    @property
+    def history(self) -> int:  # the last ``order`` derivatives, newest first
+        return self.order
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(order={self.order}, num_steps={self.num_steps}, init_noise={self.init_noise!r})"
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        for i, (sigma, _) in enumerate(pairs(sigmas)):
+            weights = [float(w) for w in lms_coefficients(sigmas, i, self.order)]
+            unused = self.order - len(weights)
+            yield {
+                "at": Level(sigma),
+                "inv_sigma": 1.0 / sigma,
+                "uses": (True,) * len(weights) + (False,) * unused,
+                "weights": tuple(weights) + (0.0,) * unused,
+            }
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        derivatives = ((x - denoised) * c["inv_sigma"],) + state[:-1]
+        for j in range(len(derivatives)):
+            if c["uses"][j]:
+                x = x + derivatives[j] * c["weights"][j]
+        return x, derivatives

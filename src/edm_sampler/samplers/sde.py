@@ -14,20 +14,20 @@ nothing; the last step, to sigma = 0, returns the denoised estimate.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from mindspore import Tensor
 
-from .. import checks, parametrization
+from .. import parametrization
 from ..brownian import BrownianNoise, brownian_tol
-from ..functional import add_noise
+from ..functional import euler_to, renoise
 from ..noise import GeneratorLike, NoiseSampler
 from ..parametrization import Parametrization
-from ..run import SamplingRun
-from .ancestral import AncestralSampler, land_on
-from .base import BaseDiffusionSampler
+from . import coefficients, options
+from .ancestral import AncestralSampler
+from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
 
 SOLVER_TYPES = ("midpoint", "heun")
 
@@ -56,42 +56,27 @@ class BrownianSDESampler:
         return BrownianNoise(shape, generator, float(points.min()), float(points.max()), tol=brownian_tol(points))
 
 
+def first_order_step(x: Tensor, denoised: Tensor, c: dict) -> Tensor:
+    """A first-order (DPM-Solver++(1)) step with ancestral noise (coefficients: :meth:`DPMPPSDESampler.first_order`)."""
+    if c["euler"]:
+        x = euler_to(x, denoised, c["down"])
+    else:
+        x = x * c["x_weight"] - denoised * c["d_weight"]
+    return renoise(x, c["up"])
+
+
 class DPMPPSDESampler(BrownianSDESampler, AncestralSampler):
     """DPM-Solver++ (stochastic) (k-diffusion ``sample_dpmpp_sde``): two stages per step, NFE = 2N - 1.
 
-    Stage 1 goes from ``sigma`` to ``sigma_s = sigma^(1-r) sigma_next^r`` (the fraction ``r`` of the step in ``t``),
-    first-order with the ancestral split of ``eta``: ``x_s = (s_d / sigma) x - expm1(-h_d) D`` to
-    ``s_d``, plus noise of std ``s_noise * s_u``. Stage 2 goes from ``sigma`` to ``sigma_next`` the same way with the
-    data estimate ``(1 - 1/(2r)) D + 1/(2r) D(x_s, sigma_s)``. Its noise is the Brownian increment over the whole step,
-    which contains stage 1's. The last step, to sigma = 0, returns ``D``.
+    Stage 1 goes from ``sigma`` to ``sigma_s``, the fraction ``r`` of the step in lambda (``sigma^(1-r)
+    sigma_next^r`` for VE), first-order with the ancestral split of ``eta``: ``x_s = (s_d / sigma) x - alpha(s_d)
+    expm1(-h_d) D`` to ``s_d``, plus noise of std ``s_noise * s_u``. Stage 2 goes from ``sigma`` to ``sigma_next``
+    the same way with the data estimate ``(1 - 1/(2r)) D + 1/(2r) D(x_s, sigma_s)``. Its noise is the Brownian
+    increment over the whole step, which contains stage 1's. The last step, to sigma = 0, returns ``D``; a flow
+    model's step from sigma = 1 (lambda = -inf) is stage 2 alone with ``D`` (one evaluation).
     """
 
-    def __init__(
-        self,
-        eta: float = 1.0,
-        s_noise: float = 1.0,
-        r: float = 0.5,
-        *,
-        discretization_config: Any = None,
-        num_steps: int | None = None,
-        guider_config: Any = None,
-        verbose: bool = False,
-        init_noise: str = "sgm",
-        check_finite: str = "call",
-    ):
-        super().__init__(
-            eta,
-            s_noise,
-            discretization_config=discretization_config,
-            num_steps=num_steps,
-            guider_config=guider_config,
-            verbose=verbose,
-            init_noise=init_noise,
-            check_finite=check_finite,
-        )
-        self.r = checks.real("r", r, positive=True)
-        if self.r > 1.0:
-            raise ValueError(f"r must be in (0, 1] (the fraction of the step for the first stage), got {r!r}")
+    r = options.real(0.5, positive=True, maximum=1.0, doc="the fraction of the step for the first stage")
 
     def sigma_s(self, sigma: float, sigma_next: float, param: Parametrization | str = "ve") -> float:
         """The first stage's target: the fraction ``r`` of the step in lambda (``exp(-(t + r h))`` for VE)."""
@@ -103,57 +88,58 @@ class DPMPPSDESampler(BrownianSDESampler, AncestralSampler):
         ]
         return np.concatenate([sigmas[sigmas > 0], stages])
 
-    def first_order(self, run, x, sigma, denoised, sigma_to) -> Tensor:
-        """``x`` moved from ``sigma`` to ``sigma_to`` with data estimate ``denoised``, ancestral noise included."""
-        p = run.param
-        sigma_down, a, sigma_up = p.ancestral_step(sigma, sigma_to, self.eta)
+    def first_order(self, p: Parametrization, sigma: float, sigma_to: float, noise: NoiseFn) -> dict:
+        """The coefficients of ``x`` moved from ``sigma`` to ``sigma_to`` with a data estimate, ancestral noise
+        included (see :func:`first_order_step`)."""
+        sigma_down, up = self.ancestral(p, sigma, sigma_to, noise)
         h = p.lambda_step(sigma, sigma_down) if sigma_down > 0.0 else math.inf
-        if math.isinf(h):  # to sigma = 0, or a flow model's step from sigma = 1: the Euler (DDIM) step
-            x = land_on(x, denoised, sigma, sigma_down)
-        else:
-            x = x * (sigma_down / sigma) - denoised * (math.expm1(-h) * p.alpha(sigma_down))
-        return self.noise_up(run, x, sigma, sigma_to, a, sigma_up)
+        finite = not math.isinf(h)  # else: to sigma = 0, or a flow model's step from sigma = 1: the Euler (DDIM) step
+        return {
+            "euler": not finite,
+            "down": coefficients.euler(sigma, sigma_down),
+            "x_weight": sigma_down / sigma,
+            "d_weight": math.expm1(-h) * p.alpha(sigma_down) if finite else 0.0,
+            "up": up,
+        }
 
-    def step(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float) -> Tensor:
-        denoised = run.denoise(x, sigma)
-        run.report(x, sigma, sigma, denoised)
-        if sigma_next == 0.0:
-            return land_on(x, denoised, sigma, sigma_next)
-        if run.param.alpha(sigma) == 0.0:  # a flow model at sigma = 1: no first stage to take
-            return self.first_order(run, x, sigma, denoised, sigma_next)
-        sigma_s = self.sigma_s(sigma, sigma_next, run.param)
-        x_s = self.first_order(run, x, sigma, denoised, sigma_s)
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
         fac = 1.0 / (2.0 * self.r)
-        denoised_d = denoised * (1.0 - fac) + run.denoise(x_s, sigma_s) * fac
-        return self.first_order(run, x, sigma, denoised_d, sigma_next)
+        for sigma, sigma_next in pairs(sigmas):
+            last = sigma_next == 0.0
+            two_stages = not last and p.alpha(sigma) != 0.0
+            sigma_s = self.sigma_s(sigma, sigma_next, p) if two_stages else sigma
+            stage_1 = self.first_order(p, sigma, sigma_s if two_stages else sigma_next, noise)
+            yield {
+                "at": Level(sigma),
+                "last": last,
+                "two_stages": two_stages,
+                "stage_1": stage_1,
+                "at_s": Level(sigma_s) if two_stages else NOT_EVALUATED,
+                "w_d": 1.0 - fac,
+                "w_s": fac,
+                "stage_2": self.first_order(p, sigma, sigma_next, noise) if two_stages else stage_1,
+            }
 
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(eta={self.eta}, s_noise={self.s_noise}, r={self.r}, num_steps={self.num_steps}, "
-            f"init_noise={self.init_noise!r})"
-        )
+    @staticmethod
+    def step(m, x, state, c):
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        if c["last"]:
+            x = denoised
+        elif c["two_stages"]:
+            x_s = first_order_step(x, denoised, c["stage_1"])
+            denoised_d = denoised * c["w_d"] + m.denoise(x_s, c["at_s"]) * c["w_s"]
+            x = first_order_step(x, denoised_d, c["stage_2"])
+        else:
+            x = first_order_step(x, denoised, c["stage_1"])
+        return x, state
 
 
 class MultistepSDESampler(BrownianSDESampler, BaseDiffusionSampler):
     """Shared by the DPM-Solver++ multistep SDE samplers: ``eta``, ``s_noise`` and the SDE noise term."""
 
-    def __init__(
-        self,
-        eta: float = 1.0,
-        s_noise: float = 1.0,
-        *,
-        discretization_config: Any = None,
-        num_steps: int | None = None,
-        guider_config: Any = None,
-        verbose: bool = False,
-        init_noise: str = "sgm",
-        check_finite: str = "call",
-    ):
-        super().__init__(
-            discretization_config, num_steps, guider_config, verbose, init_noise=init_noise, check_finite=check_finite
-        )
-        self.eta = checks.real("eta", eta, nonnegative=True)
-        self.s_noise = checks.real("s_noise", s_noise, nonnegative=True)
+    eta = options.real(1.0, nonnegative=True)
+    s_noise = options.real(1.0, nonnegative=True)
 
     def decay(self, param: Parametrization, sigma: float, sigma_next: float, h: float) -> float:
         """The weight of x in a step, ``(sigma_next / sigma) exp(-eta h)``: computed as ``(alpha_next / alpha)
@@ -163,18 +149,12 @@ class MultistepSDESampler(BrownianSDESampler, BaseDiffusionSampler):
             return sigma_next / sigma if self.eta == 0.0 else 0.0
         return param.alpha(sigma_next) / alpha * math.exp(-h * (1.0 + self.eta))
 
-    def sde_noise(self, run: SamplingRun, x: Tensor, sigma: float, sigma_next: float, h: float) -> Tensor:
+    def sde_noise(self, sigma: float, sigma_next: float, h: float, noise: NoiseFn) -> dict:
         """The noise of the exact SDE step: std ``sigma_next * sqrt(1 - exp(-2 eta h))`` (times ``s_noise``)."""
         if self.eta == 0.0 or self.s_noise == 0.0:
-            return x
+            return coefficients.no_renoising()
         std = sigma_next * math.sqrt(-math.expm1(-2.0 * self.eta * h)) * self.s_noise
-        return add_noise(x, run.noise(sigma, sigma_next), std)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(eta={self.eta}, s_noise={self.s_noise}, num_steps={self.num_steps}, "
-            f"init_noise={self.init_noise!r})"
-        )
+        return coefficients.renoising(1.0, std, True, noise, sigma, sigma_next)
 
 
 class DPMPP2MSDESampler(MultistepSDESampler):
@@ -186,54 +166,44 @@ class DPMPP2MSDESampler(MultistepSDESampler):
     (Flow: the weight of x is :meth:`decay`, and the D terms are multiplied by ``alpha_next``.)
     """
 
-    def __init__(
-        self,
-        eta: float = 1.0,
-        s_noise: float = 1.0,
-        solver_type: str = "midpoint",
-        *,
-        discretization_config: Any = None,
-        num_steps: int | None = None,
-        guider_config: Any = None,
-        verbose: bool = False,
-        init_noise: str = "sgm",
-        check_finite: str = "call",
-    ):
-        super().__init__(
-            eta,
-            s_noise,
-            discretization_config=discretization_config,
-            num_steps=num_steps,
-            guider_config=guider_config,
-            verbose=verbose,
-            init_noise=init_noise,
-            check_finite=check_finite,
-        )
-        self.solver_type = checks.choice("solver_type", solver_type, SOLVER_TYPES)
+    solver_type = options.choice("midpoint", SOLVER_TYPES)
+    history = 1  # the previous data estimate
 
-    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
-        p = run.param
-        old_denoised, h_last = None, None
-        for _, sigma, sigma_next in run.steps():
-            denoised = run.denoise(x, sigma)
-            run.report(x, sigma, sigma, denoised)
-            if sigma_next == 0.0:
-                x = denoised
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        h_last = None
+        for sigma, sigma_next in pairs(sigmas):
+            last = sigma_next == 0.0
+            c = {"at": Level(sigma), "last": last, "correct": False, "x_weight": 1.0, "d_weight": 0.0, "w_corr": 0.0}
+            if last:
+                c["noise"] = coefficients.no_renoising()
+                yield c
                 continue
             h = p.lambda_step(sigma, sigma_next)
             h_eta = h * (1.0 + self.eta)
             alpha_next = p.alpha(sigma_next)
             phi_1 = -math.expm1(-h_eta)  # 1 - exp(-h_eta)
-            x = x * self.decay(p, sigma, sigma_next, h) + denoised * (phi_1 * alpha_next)
-            if old_denoised is not None:
-                c = 0.5 * phi_1 if self.solver_type == "midpoint" else 1.0 - phi_1 / h_eta
-                x = x + (denoised - old_denoised) * (c * alpha_next * h / h_last)
-            x = self.sde_noise(run, x, sigma, sigma_next, h)
-            old_denoised, h_last = (None, None) if math.isinf(h) else (denoised, h)
-        return x
+            c["x_weight"] = self.decay(p, sigma, sigma_next, h)
+            c["d_weight"] = phi_1 * alpha_next
+            if h_last is not None:
+                k = 0.5 * phi_1 if self.solver_type == "midpoint" else 1.0 - phi_1 / h_eta
+                c["correct"], c["w_corr"] = True, k * alpha_next * h / h_last
+            c["noise"] = self.sde_noise(sigma, sigma_next, h, noise)
+            yield c
+            h_last = None if math.isinf(h) else h
 
-    def __repr__(self) -> str:
-        return super().__repr__()[:-1] + f", solver_type={self.solver_type!r})"
+    @staticmethod
+    def step(m, x, state, c):
+        (old_denoised,) = state
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        if c["last"]:
+            x = denoised
+        else:
+            x = x * c["x_weight"] + denoised * c["d_weight"]
+            if c["correct"]:
+                x = x + (denoised - old_denoised) * c["w_corr"]
+            x = renoise(x, c["noise"])
+        return x, (denoised,)
 
 
 class DPMPP3MSDESampler(MultistepSDESampler):
@@ -246,33 +216,51 @@ class DPMPP3MSDESampler(MultistepSDESampler):
     of x is :meth:`decay`, and the D terms are multiplied by ``alpha_next``.)
     """
 
-    def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
-        p = run.param
-        denoised_1 = denoised_2 = h_1 = h_2 = None  # the previous two steps, newest first
-        for _, sigma, sigma_next in run.steps():
-            denoised = run.denoise(x, sigma)
-            run.report(x, sigma, sigma, denoised)
-            if sigma_next == 0.0:
-                x = denoised
+    history = 2  # the previous two data estimates, newest first
+
+    def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
+        h_1 = h_2 = None  # the previous two steps' h, newest first
+        for sigma, sigma_next in pairs(sigmas):
+            last = sigma_next == 0.0
+            c = {"at": Level(sigma), "last": last, "order": 1, "x_weight": 1.0, "d_weight": 0.0}
+            c.update(r0_inv=0.0, r1_inv=0.0, w_d1_1=0.0, r_sum_inv=0.0, w_d1=0.0, w_d2=0.0, w_corr=0.0)
+            if last:
+                c["noise"] = coefficients.no_renoising()
+                yield c
                 continue
             h = p.lambda_step(sigma, sigma_next)
             h_eta = h * (1.0 + self.eta)
             alpha_next = p.alpha(sigma_next)
             phi_2 = 1.0 + math.expm1(-h_eta) / h_eta
-            x = x * self.decay(p, sigma, sigma_next, h) - denoised * (math.expm1(-h_eta) * alpha_next)
+            c["x_weight"] = self.decay(p, sigma, sigma_next, h)
+            c["d_weight"] = math.expm1(-h_eta) * alpha_next
             if h_2 is not None:
                 r0, r1 = h_1 / h, h_2 / h
-                d1_0 = (denoised - denoised_1) * (1.0 / r0)
-                d1_1 = (denoised_1 - denoised_2) * (1.0 / r1)
-                d1 = d1_0 + (d1_0 - d1_1) * (r0 / (r0 + r1))
-                d2 = (d1_0 - d1_1) * (1.0 / (r0 + r1))
                 phi_3 = phi_2 / h_eta - 0.5
-                x = x + d1 * (phi_2 * alpha_next) - d2 * (phi_3 * alpha_next)
+                c.update(order=3, r0_inv=1.0 / r0, r1_inv=1.0 / r1, w_d1_1=r0 / (r0 + r1), r_sum_inv=1.0 / (r0 + r1))
+                c.update(w_d1=phi_2 * alpha_next, w_d2=phi_3 * alpha_next)
             elif h_1 is not None:
-                x = x + (denoised - denoised_1) * (phi_2 * alpha_next * h / h_1)
-            x = self.sde_noise(run, x, sigma, sigma_next, h)
-            if math.isinf(h):  # a step from lambda = -inf leaves nothing to extrapolate from
-                denoised_1 = denoised_2 = h_1 = h_2 = None
-            else:
-                denoised_1, denoised_2, h_1, h_2 = denoised, denoised_1, h, h_1
-        return x
+                c.update(order=2, w_corr=phi_2 * alpha_next * h / h_1)
+            c["noise"] = self.sde_noise(sigma, sigma_next, h, noise)
+            yield c
+            h_1, h_2 = (None, None) if math.isinf(h) else (h, h_1)
+
+    @staticmethod
+    def step(m, x, state, c):
+        denoised_1, denoised_2 = state
+        denoised = m.denoise(x, c["at"])
+        m.report(x, denoised)
+        if c["last"]:
+            x = denoised
+        else:
+            x = x * c["x_weight"] - denoised * c["d_weight"]
+            if c["order"] == 3:
+                d1_0 = (denoised - denoised_1) * c["r0_inv"]
+                d1_1 = (denoised_1 - denoised_2) * c["r1_inv"]
+                d1 = d1_0 + (d1_0 - d1_1) * c["w_d1_1"]
+                d2 = (d1_0 - d1_1) * c["r_sum_inv"]
+                x = x + d1 * c["w_d1"] - d2 * c["w_d2"]
+            elif c["order"] == 2:
+                x = x + (denoised - denoised_1) * c["w_corr"]
+            x = renoise(x, c["noise"])
+        return x, (denoised, denoised_1)

@@ -444,6 +444,26 @@ def test_img2img_flow_start_and_result(rng):
     assert sampler.last_nfe == nfe
 
 
+def test_img2img_discretization_wrapper_on_a_flow_schedule(rng):
+    """sgm's Img2ImgDiscretizationWrapper prunes a flow schedule; img2img starts at the first kept sigma (< 1)."""
+    from edm_sampler import FlowMatchDiscretization, Img2ImgDiscretizationWrapper
+
+    schedule = FlowMatchDiscretization(shift=3.0)
+    wrapper = Img2ImgDiscretizationWrapper(schedule, strength=0.5)
+    kept = wrapper(10)
+    np.testing.assert_array_equal(kept, schedule(10)[-len(kept) :])
+    assert len(kept) == 5 and 0.0 < kept[0] < 1.0
+    image = rng.standard_normal((4, 2)).astype(np.float32)
+    z = rng.standard_normal((4, 2)).astype(np.float32)
+    infos = []
+    sampler = HeunEDMSampler(discretization_config=wrapper, num_steps=10)
+    out = to_np(sampler.img2img(flow_mixture(), Tensor(image), noise=Tensor(z), callback=infos.append))
+    start = (1.0 - kept[0]) * image.astype(np.float64) + kept[0] * z.astype(np.float64)
+    np.testing.assert_allclose(to_np(infos[0]["x"]), start, rtol=1e-6, atol=1e-6)
+    ref, nfe, _ = heun_reference(rf.flow_gmm_denoiser(MEANS, STDS, WEIGHTS), start, np.asarray(kept))
+    assert rel_err(out, ref) <= 1e-5 and sampler.last_nfe == nfe == 2 * (len(kept) - 1) - 1
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # 5. The caller's x is not modified
 # ---------------------------------------------------------------------------------------------------------------------

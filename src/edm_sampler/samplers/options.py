@@ -40,7 +40,7 @@ def real(
     def check(name: str, value: Any) -> float:
         value = checks.real(name, value, positive=positive, nonnegative=nonnegative, finite=finite)
         if value > maximum:
-            raise ValueError(f"{name} must be <= {maximum:g}, got {value!r}")
+            raise ValueError(f"{name} must be <= {maximum:g}{f' ({doc})' if doc else ''}, got {value!r}")
         return value
 
     return Option(default, check, doc)

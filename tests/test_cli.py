@@ -91,3 +91,19 @@ def test_models_without_the_image_helpers_are_refused(tmp_path):
     config.write_text("sampler: {target: euler_edm}\nmodel: {target: gaussian}\n")
     with pytest.raises(SystemExit, match="sample needs an image model.*GaussianDenoiser, which has no shape"):
         main(["sample", "--config", str(config)])
+
+
+def test_flow_main_job_config_samples_the_flow_glyph_model(tmp_path, capsys):
+    """`edm-sampler sample --config glyphs_flow_heun_cfg`: the main job on the exact glyph model under flow matching
+    (Heun, 18 steps, CFG 2, flow_match shift 3) lands on training images of the requested classes."""
+    from edm_sampler.commands import load_job
+
+    _, sampler, model = load_job("glyphs_flow_heun_cfg")
+    assert model.parametrization == "flow" and sampler.discretization.parametrization == "flow"
+    assert sampler.get_sigmas()[0] == 1.0  # flow sampling starts at pure noise
+    run(tmp_path, "flow.png", "--config", "glyphs_flow_heun_cfg", "--no-progress")
+    printed = capsys.readouterr().out
+    assert "FlowMatchDiscretization(shift=3.0)" in printed
+    assert "steps:         18" in printed and "NFE:           35" in printed
+    assert "class match:   20/20 = 1.000" in printed
+    assert float(printed.split("mean distance:")[1].split()[0]) < 1e-6  # training images, up to float32 round-off

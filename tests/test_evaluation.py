@@ -106,6 +106,8 @@ def test_cli_quick_writes_csv_and_tables(tmp_path, capsys):
     assert args.func(args) == 0
     printed = capsys.readouterr().out
     assert "### gaussian: rms_rel_error" in printed and "best sampler per NFE budget" in printed
+    assert "### gaussian_flow: rms_rel_error" in printed
+    assert "### gaussian as a VE model vs gaussian_flow (flow)" in printed  # --quick has both parametrizations
     with out.open() as f:
         rows = list(csv.DictReader(f))
     assert (
@@ -113,9 +115,10 @@ def test_cli_quick_writes_csv_and_tables(tmp_path, capsys):
         == ev.CSV_COLUMNS
         == ("model", "sampler", "schedule", "budget", "steps", "nfe", "metric", "value")
     )
-    # 2 samplers x 2 budgets (5, 10) x 2 metrics
-    assert len(rows) == 8
-    heun = {(r["budget"], r["metric"]): r for r in rows if r["sampler"] == "heun_edm"}
+    # 2 samplers x 2 budgets (5, 10) x 2 metrics, for gaussian on edm and gaussian_flow on its 3 schedules
+    assert len(rows) == 8 * 4
+    assert {r["schedule"] for r in rows if r["model"] == "gaussian_flow"} == set(ev.DEFAULT_SCHEDULES["flow"])
+    heun = {(r["budget"], r["metric"]): r for r in rows if r["sampler"] == "heun_edm" and r["model"] == "gaussian"}
     assert (heun["10", "rms_rel_error"]["steps"], heun["10", "rms_rel_error"]["nfe"]) == ("5", "9")
     assert all(float(r["value"]) > 0 for r in rows)
 
@@ -131,7 +134,7 @@ def test_cli_quick_default_samplers_runs(tmp_path, capsys):
 def test_all_models_tiny_grid(tmp_path):
     sizes = ev.Sizes(gaussian_batch=4, gmm_samples=64, projections=8, glyph_samples=4, unet_samples=2)
     sizes = dataclasses.replace(sizes, reference_steps=40)
-    rows = ev.evaluate(ev.MODELS, ("heun_edm",), ("edm",), (20,), 0, sizes)
+    rows = ev.evaluate(ev.VE_MODELS, ("heun_edm",), ("edm",), (20,), 0, sizes)
     metrics = {(r.model, r.sampler, r.metric) for r in rows}
     assert metrics == {
         ("gaussian", "heun_edm", "max_rel_error"),
@@ -152,7 +155,7 @@ def test_all_models_tiny_grid(tmp_path):
     unet = {r.metric: r.value for r in rows if r.model == "glyphs_unet"}
     assert 0.0 < unet["rms_vs_reference"] < 0.05  # Heun at 19 NFE is close to its own 79-NFE solution
     best = ev.best_per_budget(rows)
-    assert {r.model for r in best} == set(ev.MODELS)
+    assert {r.model for r in best} == set(ev.VE_MODELS)
     tables = ev.markdown_tables(rows)
     assert "noise floor (sliced_w1" in tables and "solver floor (rms_vs_reference" in tables
 
@@ -211,3 +214,103 @@ def test_trained_net_error_is_measured_against_a_fine_solution_of_the_same_sched
     assert errors[0] > errors[1] > errors[2] > 0.0
     vp = ev.build_sampler("heun_edm", "vp", task.guider)
     assert task(vp, 12)["rms_vs_reference"] == 0.0 and len(task._references) == 2  # one reference per schedule
+
+
+# -- flow-matching models -------------------------------------------------------------------------------------------
+
+
+def test_each_model_runs_on_schedules_of_its_parametrization():
+    assert ev.model_parametrization("gmm_flow") == "flow" and ev.data_of("gmm_flow") == "gmm"
+    assert ev.model_parametrization("glyphs_unet") == "ve" and ev.data_of("glyphs_unet") == "glyphs_unet"
+    assert ev.primary("gaussian_flow") == ev.primary("gaussian") == "rms_rel_error"
+    assert [ev.schedule_parametrization(s) for s in ("edm", "vp", "flow_match", "flow_match_shift3")] == [
+        "ve",
+        "ve",
+        "flow",
+        "flow",
+    ]
+    assert ev.schedules_for("gaussian") == ("edm",)
+    assert ev.schedules_for("gaussian_flow") == ev.DEFAULT_SCHEDULES["flow"]
+    # --schedules replaces the defaults of the models of its kind only
+    assert ev.schedules_for("gaussian", ("edm", "vp", "flow_match")) == ("edm", "vp")
+    assert ev.schedules_for("gaussian_flow", ("edm", "vp", "flow_match")) == ("flow_match",)
+    assert ev.schedules_for("gaussian_flow", ("edm",)) == ev.DEFAULT_SCHEDULES["flow"]
+    shift3 = ev.build_sampler("euler_edm", "flow_match_shift3").discretization
+    assert shift3.shift == 3.0 and shift3.get_sigmas(28)[-1] == pytest.approx(0.00893, abs=1e-5)
+    karras = ev.build_sampler("heun_edm", "flow_match_karras").discretization.get_sigmas(10)
+    assert karras[0] == 1.0 and karras[-1] == pytest.approx(0.001) and karras[1] < 0.8  # rho = 7: fast fall from 1
+    assert "flow_match_karras" in parser().parse_args(["eval", "--schedules", "flow_match_karras"]).schedules
+
+
+def test_flow_gaussian_is_measured_against_its_exact_solution():
+    """The flow Gaussian starts at sigma = 1 from the noise itself; Heun's error against the closed form falls at
+    second order and Euler's at first."""
+    task = ev.GaussianFlowTask(0, ev.QUICK_SIZES)
+    assert task.model.parametrization == "flow"
+    errors = {
+        name: [task(ev.build_sampler(name, "flow_match"), steps)["rms_rel_error"] for steps in (20, 40)]
+        for name in ("euler_edm", "heun_edm")
+    }
+    order = {name: np.log2(e[0] / e[1]) for name, e in errors.items()}
+    assert 0.8 < order["euler_edm"] < 1.3 and 1.7 < order["heun_edm"] < 2.6, order
+    assert errors["heun_edm"][1] < 1e-3
+
+
+def test_flow_models_tiny_grid_and_the_parametrization_comparison(tmp_path):
+    sizes = ev.Sizes(gaussian_batch=4, gmm_samples=64, projections=8, glyph_samples=4)
+    models = ("gaussian", "gaussian_flow", "gmm", "gmm_flow", "glyphs", "glyphs_flow")
+    rows = ev.evaluate(models, ("euler_edm", "euler_ancestral", "heun_edm"), None, (10, 20), 0, sizes)
+    flow = [r for r in rows if ev.model_parametrization(r.model) == "flow" and r.sampler != ev.FLOOR]
+    for model in ("gaussian_flow", "gmm_flow", "glyphs_flow"):
+        assert {r.schedule for r in flow if r.model == model} == set(ev.schedules_for(model))
+    glyphs = [r.value for r in flow if r.model == "glyphs_flow" and r.metric == "class_match"]
+    assert glyphs and min(glyphs) == 1.0  # CFG 2 lands on the requested digits
+    floors = {r.model: r.value for r in rows if r.sampler == ev.FLOOR and r.metric == "sliced_w1"}
+    assert floors["gmm"] == floors["gmm_flow"]  # the same exact draws: the same floor
+    assert ev.parametrization_pairs(rows) == [
+        ("gaussian", "gaussian_flow"),
+        ("gmm", "gmm_flow"),
+        ("glyphs", "glyphs_flow"),
+    ]
+    comparisons = ev.compare_parametrizations(rows)
+    assert {c.data for c in comparisons} == {"gaussian", "gmm", "glyphs"}
+    assert all(c.ve.budget == c.flow.budget and c.ve.nfe == c.flow.nfe for c in comparisons)
+    table = ev.comparison_table(rows)
+    assert "### gaussian as a VE model vs gaussian_flow (flow): rms_rel_error" in table
+    assert "| euler_edm, euler_ancestral | edm | flow_match |" in table  # identical with eta = 0: merged
+    assert "* edm vs flow_match: flow lower in" in table
+    assert ev.comparison_table([r for r in rows if r.model == "gaussian"]) == ""  # no twin: no comparison
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "eval.png"
+    assert ev.plot(rows, path) == f"wrote {path}"  # VE row over the flow row
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_comparison_winner_respects_ties_and_the_floor():
+    def row(model, sampler, value, metric="sliced_w1", schedule=None):
+        schedule = schedule or ("flow_match" if model.endswith("_flow") else "edm")
+        return ev.Row(model, sampler, schedule, 10, 10, 10, metric, value)
+
+    rows = [
+        ev.Row("gmm", ev.FLOOR, "-", 0, 0, 0, "sliced_w1", 0.02),
+        ev.Row("gmm_flow", ev.FLOOR, "-", 0, 0, 0, "sliced_w1", 0.025),
+        row("gmm", "euler_edm", 0.5),
+        row("gmm_flow", "euler_edm", 0.1),  # flow lower
+        row("gmm", "heun_edm", 0.05),
+        row("gmm_flow", "heun_edm", 0.2),  # ve lower
+        row("gmm", "lms", 0.024),
+        row("gmm_flow", "lms", 0.021),  # both at or below the higher floor: converged, tied
+        row("glyphs", "lms", 3.0e-8, "mean_distance"),
+        row("glyphs_flow", "lms", 3.1e-8, "mean_distance"),  # float32 round-off of a training image: tied
+    ]
+    winners = {(c.data, c.sampler): c.winner for c in ev.compare_parametrizations(rows)}
+    assert winners == {
+        ("gmm", "euler_edm"): "flow",
+        ("gmm", "heun_edm"): "ve",
+        ("gmm", "lms"): "tie",
+        ("glyphs", "lms"): "tie",
+    }
+    table = ev.comparison_table(rows)
+    assert "5.00e-01 / **1.00e-01** @10" in table and "**5.00e-02** / 2.00e-01 @10" in table
+    assert "2.40e-02 / 2.10e-02 @10 (tie)" in table
+    assert "flow lower in 1, ve lower in 1, tied in 1 of 3" in table

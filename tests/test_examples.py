@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import mindspore as ms
+from mindspore import Tensor
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -33,6 +34,7 @@ def test_every_example_is_tested():
         "img2img",
         "train_glyphs",
         "plot_sampling",
+        "flow_model",
     }
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
@@ -66,8 +68,22 @@ def test_video_guider_frames_follow_their_scales():
 
 
 def test_custom_plugins():
-    out = example("custom_plugins").main(["--steps", "6"])
+    module = example("custom_plugins")
+    out = module.main(["--steps", "6"])
     assert np.abs(out).max() <= 1.0  # the clamped guider
+    # the midpoint sampler itself is (at least) second order on the exact Gaussian ODE (sigma 80 to 0.002; measured on
+    # Karras steps: errors 7.4e-3, 8.7e-4, 1.0e-4 at 16, 32, 64 steps)
+    model = module.GaussianDenoiser(0.5)
+    x = np.random.default_rng(0).standard_normal((16, 4)).astype(np.float32) * 80.0
+    sigmas = {n: np.asarray(module.MidpointSampler().discretization(n, do_append_zero=False)) for n in (16, 32)}
+    exact = model.exact_solution(x, 80.0, 0.002)
+    errors = [
+        np.abs(
+            module.MidpointSampler(init_noise="prescaled")(model, Tensor(x), sigmas=sigmas[n]).asnumpy() - exact
+        ).max()
+        for n in (16, 32)
+    ]
+    assert errors[0] / errors[1] > 3.5, errors
 
 
 @pytest.mark.parametrize("strength", [0.3, 1.0])
@@ -114,3 +130,40 @@ def test_plot_sampling(tmp_path):
     except ImportError:
         return
     assert (tmp_path / "schedules.png").is_file()
+
+
+def test_flow_model_network_equals_the_exact_flow_model_and_compiles_once(tmp_path):
+    """The velocity Cell behind FlowVelocityScaling, in graph mode, samples what the exact flow glyph model samples
+    directly (D = x - sigma v gives the posterior mean back up to float32 rounding), and calling it again with new
+    noise and conditioning compiles nothing."""
+    from edm_sampler import EulerEDMSampler, FlowMatchDiscretization, HeunEDMSampler, VanillaCFG
+    from edm_sampler.bench.compiles import CompileCounter
+    from edm_sampler.models.glyphs import GlyphDenoiser
+
+    flow_model = example("flow_model")
+    out = tmp_path / "flow.png"
+    with CompileCounter() as first:  # Euler, then Heun: graph mode compiles during the first call
+        results, denoiser = flow_model.main(["--out", str(out)])  # 20 samples, 18 steps, shift 3, CFG 2
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    exact = GlyphDenoiser(parametrization="flow")
+    labels = np.arange(20) % 10
+    # Heun lands on training images (measured 1.5e-8 apart); Euler's last step returns D at sigma = 0.0089, where the
+    # posterior is still a sharp softmax that float32 rounding (timestep / 1000 against sigma) moves (2.5e-5 measured)
+    for cls, atol in ((EulerEDMSampler, 1e-4), (HeunEDMSampler, 1e-5)):
+        sampler = cls(
+            num_steps=18, discretization_config=FlowMatchDiscretization(shift=3.0), guider_config=VanillaCFG(2.0)
+        )
+        reference = flow_model.sample_digits(sampler, exact, exact, 20, 0)
+        np.testing.assert_allclose(results[cls.__name__], reference, rtol=0, atol=atol)
+        nearest, distances = exact.nearest(results[cls.__name__])
+        assert (nearest == labels).all() and distances.max() < 1e-4, cls.__name__
+    ms.set_context(mode=ms.GRAPH_MODE)
+    try:  # new noise and conditioning tensors, another sampler and step count: nothing compiles again
+        heun = HeunEDMSampler(
+            num_steps=4, discretization_config=FlowMatchDiscretization(shift=3.0), guider_config=VanillaCFG(2.0)
+        )
+        with CompileCounter() as later:
+            flow_model.sample_digits(heun, denoiser, exact, 20, 1)
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    assert first.available and first.count >= 1 and later.count == 0, (first.count, later.count)

@@ -16,6 +16,15 @@ setting (LCM) are left out. For each budget it uses the most steps whose NFE doe
   solution by Heun with 256 steps on the same schedule (the sampler's own discretization error), beside the class
   match by nearest training image. Its floor is the same distance between two fine solutions (Heun 256 steps and
   DPM++2M 512 steps, edm schedule): float32 round-off amplified by the guided ODE; errors below it are ties.
+* ``gaussian_flow``, ``gmm_flow``, ``glyphs_flow``: the same data and metrics as flow-matching models (the exact
+  denoisers under ``x = (1 - sigma) x0 + sigma eps``), sampled from sigma = 1, where the state is the unit noise itself.
+
+Each model runs on the schedules of its parametrization: VE models on ``edm`` (sigma 80 down to 0.002), flow models on
+``flow_match`` (diffusers' flow-matching sigmas, shift 1: linear from 1 to 0.001), ``flow_match_shift3`` (SD3's shift
+3) and ``flow_match_karras`` (Karras rho = 7 spacing over the same range); ``glyphs_flow`` only on
+``flow_match_shift3``, the flow main job's schedule (each schedule costs as much as the VE glyphs). ``--schedules``
+replaces the defaults of the models whose kind it names. When a VE model and its flow twin are both evaluated, a last
+table compares them: the same data and noise, each sampler at the same NFE budgets, as a VE model and as a flow model.
 """
 
 from __future__ import annotations
@@ -39,14 +48,30 @@ from .guiders import VanillaCFG
 from .models.analytic import GaussianDenoiser, GaussianMixtureDenoiser
 from .models.glyphs import NUM_CLASSES, GlyphDenoiser
 from .noise import per_sample_generators, randn
-from .registry import known_targets, resolve
+from .registry import instantiate_from_config, known_targets, resolve
 from .samplers import BaseDiffusionSampler
 
-MODELS = ("gaussian", "gmm", "glyphs", "glyphs_unet")
+FLOW_SUFFIX = "_flow"  # a VE model's flow-matching twin: the same data under x = (1 - sigma) x0 + sigma eps
+VE_MODELS = ("gaussian", "gmm", "glyphs", "glyphs_unet")
+FLOW_MODELS = ("gaussian_flow", "gmm_flow", "glyphs_flow")
+MODELS = VE_MODELS + FLOW_MODELS
+QUICK_MODELS = ("gaussian", "gaussian_flow")
 STOCHASTIC_ONLY = ("lcm",)  # its noise is the method: there is no deterministic setting to compare
 DEFAULT_NFE = (5, 10, 20, 35, 80)
 QUICK_NFE = (5, 10)
-# The metric of each model used by the plot and "best sampler per NFE budget" (lower is better).
+# Schedules with parameters, by the names the eval gives them (any registered discretization that needs no parameters
+# is available by its short name too).
+SCHEDULE_VARIANTS = {
+    "flow_match_shift3": {"target": "flow_match", "params": {"shift": 3.0}},
+    "flow_match_karras": {"target": "flow_match", "params": {"use_karras_sigmas": True}},
+}
+# The schedules each kind of model runs on unless --schedules names some of its kind.
+DEFAULT_SCHEDULES = {"ve": ("edm",), "flow": ("flow_match", "flow_match_shift3", "flow_match_karras")}
+# Models with their own default: the flow glyphs cost as much per schedule as the VE glyphs (~85 s here) and converge
+# to round-off on any of them, so they run on one, the schedule of the flow main job (glyphs_flow_heun_cfg.yaml).
+MODEL_SCHEDULES = {"glyphs_flow": ("flow_match_shift3",)}
+# The metric of each kind of data used by the plot, "best sampler per NFE budget" and the parametrization comparison
+# (lower is better); a flow model uses its VE twin's.
 PRIMARY = {
     "gaussian": "rms_rel_error",
     "gmm": "sliced_w1",
@@ -111,8 +136,45 @@ def deterministic_samplers() -> list[str]:
 
 
 def schedule_names() -> list[str]:
-    """Short names of every registered discretization that can be built without parameters."""
-    return [name for name in known_targets() if _is_default_schedule(resolve(name))]
+    """Short names of every registered discretization that can be built without parameters, and the eval's named
+    variants (:data:`SCHEDULE_VARIANTS`)."""
+    return [name for name in known_targets() if _is_default_schedule(resolve(name))] + list(SCHEDULE_VARIANTS)
+
+
+def data_of(model: str) -> str:
+    """The data a model samples, named by its VE model: ``gmm_flow`` -> ``gmm``; a VE model is its own."""
+    return model[: -len(FLOW_SUFFIX)] if model.endswith(FLOW_SUFFIX) else model
+
+
+def model_parametrization(model: str) -> str:
+    """``"flow"`` for the flow-matching twins (``*_flow``), ``"ve"`` for the others."""
+    return "flow" if model.endswith(FLOW_SUFFIX) else "ve"
+
+
+def primary(model: str) -> str:
+    """The metric of ``model`` that the plot, the best-sampler table and the comparison use (lower is better)."""
+    return PRIMARY[data_of(model)]
+
+
+def schedule_config(schedule: str) -> dict:
+    """The discretization config of an eval schedule name: a named variant, or a registered short name."""
+    return SCHEDULE_VARIANTS.get(schedule, {"target": schedule})
+
+
+@functools.lru_cache(maxsize=None)
+def schedule_parametrization(schedule: str) -> str:
+    """``"flow"`` for a flow-matching schedule (sigmas in (0, 1], declared by the discretization), else ``"ve"``."""
+    return getattr(instantiate_from_config(schedule_config(schedule)), "parametrization", "ve")
+
+
+def schedules_for(model: str, schedules: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The schedules ``model`` runs on: those of ``schedules`` of its parametrization, or when there are none (or
+    ``schedules`` is None) its default (:data:`MODEL_SCHEDULES`, else its kind's :data:`DEFAULT_SCHEDULES`). A flow
+    model cannot use a VE schedule (sigma > 1 is refused) and a VE model started at sigma = 1 is not sampling from
+    noise, so each kind keeps to its own."""
+    kind = model_parametrization(model)
+    fitting = tuple(s for s in schedules or () if schedule_parametrization(s) == kind)
+    return fitting or MODEL_SCHEDULES.get(model, DEFAULT_SCHEDULES[kind])
 
 
 def _is_sampler(obj: Any) -> bool:
@@ -129,7 +191,7 @@ def build_sampler(name: str, schedule: str, guider: Any = None) -> BaseDiffusion
     """The sampler ``name`` on ``schedule``, with its noise switched off (``s_churn=0``, ``eta=0``)."""
     cls = resolve(name)
     ode = {key: 0.0 for key in ("s_churn", "eta") if key in inspect.signature(cls).parameters}
-    return cls(discretization_config={"target": schedule}, guider_config=guider, **ode)
+    return cls(discretization_config=schedule_config(schedule), guider_config=guider, **ode)
 
 
 def _probe(x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
@@ -180,9 +242,10 @@ class GaussianTask:
     """Relative error against the closed-form ODE solution for N(0, 0.5^2 I) data, from the same starting noise."""
 
     guider = None
+    parametrization = "ve"  # the model's state; the flow twins set "flow"
 
     def __init__(self, seed: int, sizes: Sizes):
-        self.model = GaussianDenoiser(0.5)
+        self.model = GaussianDenoiser(0.5, parametrization=self.parametrization)
         self.seed, self.shape = seed, (sizes.gaussian_batch, sizes.gaussian_dim)
         self.noise = randn(self.shape, per_sample_generators(seed, self.shape[0]))
 
@@ -190,7 +253,7 @@ class GaussianTask:
         gens = per_sample_generators(self.seed, self.shape[0])
         out = sampler(self.model, self.noise, num_steps=steps, generator=gens, disable=True).asnumpy()
         sigmas = sampler.get_sigmas(steps)
-        start = self.noise.asnumpy() * sampler.initial_scale(float(sigmas[0]))
+        start = self.noise.asnumpy() * sampler.initial_scale(float(sigmas[0]), self.parametrization)
         exact = self.model.exact_solution(start, float(sigmas[0]), float(sigmas[-1]))
         error, scale = np.abs(out - exact), np.sqrt(np.mean(exact**2))
         return {"max_rel_error": error.max() / scale, "rms_rel_error": np.sqrt(np.mean(error**2)) / scale}
@@ -200,9 +263,10 @@ class MixtureTask:
     """Sliced W1 distance between the samples of the 8-mode 2-D mixture and as many exact draws."""
 
     guider = None
+    parametrization = "ve"
 
     def __init__(self, seed: int, sizes: Sizes):
-        self.model = GaussianMixtureDenoiser()
+        self.model = GaussianMixtureDenoiser(parametrization=self.parametrization)
         self.seed, self.n, self.projections = seed, sizes.gmm_samples, sizes.projections
         self.noise = randn((self.n, self.model.dim), per_sample_generators(seed, self.n))
         self.exact = self.model.sample(self.n, np.random.default_rng([seed, 1]))
@@ -222,8 +286,10 @@ class MixtureTask:
 class GlyphTask:
     """Class match and distance to the nearest training image for class-conditional glyphs with CFG."""
 
+    parametrization = "ve"
+
     def __init__(self, seed: int, sizes: Sizes):
-        self.model = GlyphDenoiser()
+        self.model = GlyphDenoiser(parametrization=self.parametrization)
         self._setup(seed, sizes.glyph_samples, sizes.cfg_scale)
 
     def _setup(self, seed: int, n: int, cfg_scale: float) -> None:
@@ -283,7 +349,33 @@ class TrainedGlyphTask(GlyphTask):
         return {"rms_vs_reference": float(rms), "class_match": float(np.mean(labels == self.labels))}
 
 
-TASKS = {"gaussian": GaussianTask, "gmm": MixtureTask, "glyphs": GlyphTask, "glyphs_unet": TrainedGlyphTask}
+class GaussianFlowTask(GaussianTask):
+    """:class:`GaussianTask` on the flow-matching Gaussian: the exact solution starts from the noise at sigma = 1."""
+
+    parametrization = "flow"
+
+
+class MixtureFlowTask(MixtureTask):
+    """:class:`MixtureTask` on the flow-matching mixture (the same exact draws and floor)."""
+
+    parametrization = "flow"
+
+
+class GlyphFlowTask(GlyphTask):
+    """:class:`GlyphTask` on the flow-matching glyph model, with CFG."""
+
+    parametrization = "flow"
+
+
+TASKS = {
+    "gaussian": GaussianTask,
+    "gmm": MixtureTask,
+    "glyphs": GlyphTask,
+    "glyphs_unet": TrainedGlyphTask,
+    "gaussian_flow": GaussianFlowTask,
+    "gmm_flow": MixtureFlowTask,
+    "glyphs_flow": GlyphFlowTask,
+}
 
 
 # -- the evaluation ------------------------------------------------------------------------------------------------
@@ -305,23 +397,30 @@ def evaluate_sampler(model: str, task: Any, name: str, schedule: str, budgets: t
 def evaluate(
     models: tuple[str, ...],
     samplers: tuple[str, ...],
-    schedules: tuple[str, ...] = ("edm",),
+    schedules: tuple[str, ...] | None = None,
     budgets: tuple[int, ...] = DEFAULT_NFE,
     seed: int = 0,
     sizes: Sizes = Sizes(),
     progress: Callable[[str], None] | None = None,
 ) -> list[Row]:
-    """Every (model, sampler, schedule, budget) of the grid, as CSV-ready rows; ``progress`` receives status lines."""
+    """Every (model, sampler, schedule, budget) of the grid, as CSV-ready rows; ``progress`` receives status lines.
+
+    Each model runs on :func:`schedules_for` ``(model, schedules)``: the given schedules of its parametrization, else
+    its kind's defaults (``None``: the defaults for every model).
+    """
     rows = []
     for model in models:
         if progress:
             progress(f"evaluating {model} ...")
+        start = time.perf_counter()
         task = TASKS[model](seed, sizes)
         if hasattr(task, "floor"):
             rows += [Row(model, FLOOR, "-", 0, 0, 0, m, v) for m, v in task.floor().items()]
         for name in samplers:
-            for schedule in schedules:
+            for schedule in schedules_for(model, schedules):
                 rows += evaluate_sampler(model, task, name, schedule, budgets)
+        if progress:
+            progress(f"  {model}: {time.perf_counter() - start:.1f} s")
     return rows
 
 
@@ -358,7 +457,7 @@ def markdown_tables(rows: list[Row]) -> str:
             out.append(_md_row([name, schedule, *values]))
         floor = {r.metric: r.value for r in rows if r.model == model and r.sampler == FLOOR}
         if metric in floor:
-            note, average, worst = FLOOR_NOTES[model]
+            note, average, worst = FLOOR_NOTES[data_of(model)]
             out.append(
                 f"\n{note.format(metric=metric)}: {average} {_fmt(metric, floor[metric])}, "
                 f"{worst} {_fmt(metric, floor[metric + '_max'])}"
@@ -373,7 +472,7 @@ def best_per_budget(rows: list[Row], rtol: float = 1e-3) -> list[Row]:
     groups: dict[tuple[str, int], list[Row]] = {}
     floors = {}
     for r in rows:
-        if r.metric == PRIMARY[r.model]:
+        if r.metric == primary(r.model):
             if r.sampler == FLOOR:
                 floors[r.model] = r.value
             else:
@@ -406,35 +505,154 @@ def _md_row(cells) -> str:
     return "| " + " | ".join(map(str, cells)) + " |"
 
 
+# -- VE against flow on the same data ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One sampler at one budget on the same data as a VE model (``ve``) and as a flow model (``flow``), each on one
+    of its schedules; ``winner`` is ``"ve"``, ``"flow"`` or ``"tie"`` (within ``rtol`` / ``TIE_ATOL``, or both at or
+    below the floor)."""
+
+    data: str
+    sampler: str
+    ve: Row
+    flow: Row
+    winner: str
+
+
+def parametrization_pairs(rows: list[Row]) -> list[tuple[str, str]]:
+    """``(VE model, flow twin)`` for every twin pair with rows in ``rows``, in the order of the rows."""
+    models = dict.fromkeys(r.model for r in rows)
+    return [(m, m + FLOW_SUFFIX) for m in models if model_parametrization(m) == "ve" and m + FLOW_SUFFIX in models]
+
+
+def _winner(ve: float, flow: float, metric: str, floor: float, rtol: float) -> str:
+    low, high = sorted((ve, flow))
+    if high <= max(low * (1 + rtol) + TIE_ATOL.get(metric, 0.0), floor):
+        return "tie"
+    return "ve" if ve < flow else "flow"
+
+
+def compare_parametrizations(rows: list[Row], rtol: float = 1e-3) -> list[Comparison]:
+    """Every (sampler, budget, VE schedule, flow schedule) measured for both models of a twin pair, on the pair's
+    primary metric; values at or below the higher of the two floors (gmm) count as tied, as in
+    :func:`best_per_budget`."""
+    out = []
+    for ve_model, flow_model in parametrization_pairs(rows):
+        metric = primary(ve_model)
+        mine = [r for r in rows if r.model in (ve_model, flow_model) and r.metric == metric]
+        floor = max([r.value for r in mine if r.sampler == FLOOR] or [0.0])
+        ve_rows = [r for r in mine if r.model == ve_model and r.sampler != FLOOR]
+        flow_rows = [r for r in mine if r.model == flow_model and r.sampler != FLOOR]
+        for v in ve_rows:
+            for f in flow_rows:
+                if (f.sampler, f.budget) == (v.sampler, v.budget):
+                    winner = _winner(v.value, f.value, metric, floor, rtol)
+                    out.append(Comparison(ve_model, v.sampler, v, f, winner))
+    return out
+
+
+def _comparison_cell(c: Comparison) -> str:
+    ve, flow = _fmt(c.ve.metric, c.ve.value), _fmt(c.flow.metric, c.flow.value)
+    if c.winner == "ve":
+        ve = f"**{ve}**"
+    elif c.winner == "flow":
+        flow = f"**{flow}**"
+    cell = f"{ve} / {flow} @{c.ve.nfe}"
+    return cell + " (tie)" if c.winner == "tie" else cell
+
+
+def comparison_table(rows: list[Row]) -> str:
+    """Markdown: per data, a row per sampler (samplers with identical cells merged) and pair of schedules, a column
+    per budget, cells ``ve / flow @nfe`` with the lower in bold; then how often each parametrization wins. Empty when
+    no VE model was evaluated with its flow twin."""
+    comparisons = compare_parametrizations(rows)
+    sections = [
+        _comparison_section(data, [c for c in comparisons if c.data == data])
+        for data in dict.fromkeys(c.data for c in comparisons)
+    ]
+    return "\n".join(sections)
+
+
+def _comparison_section(data: str, comparisons: list[Comparison]) -> str:
+    budgets = sorted({c.ve.budget for c in comparisons})
+    pairs = list(dict.fromkeys((c.ve.schedule, c.flow.schedule) for c in comparisons))
+    cells = {(c.sampler, c.ve.schedule, c.flow.schedule, c.ve.budget): _comparison_cell(c) for c in comparisons}
+    lines = {  # (sampler, schedule pair) -> its cells, one per budget
+        (name, pair): tuple(cells.get((name, *pair, b), "-") for b in budgets)
+        for name in dict.fromkeys(c.sampler for c in comparisons)
+        for pair in pairs
+    }
+    groups: dict[tuple, list[str]] = {}  # samplers whose every cell is the same (Euler and Euler ancestral...)
+    for name in dict.fromkeys(c.sampler for c in comparisons):
+        groups.setdefault(tuple(lines[name, pair] for pair in pairs), []).append(name)
+    out = [
+        f"\n### {data} as a VE model vs {data}{FLOW_SUFFIX} (flow): {comparisons[0].ve.metric}, ve / flow at the same "
+        "NFE budget (the lower in bold)\n",
+        _md_row(["sampler", "ve schedule", "flow schedule", *(f"NFE<={b}" for b in budgets)]),
+        _md_row(["---"] * (3 + len(budgets))),
+    ]
+    for names in groups.values():
+        out += [_md_row([", ".join(names), *pair, *lines[names[0], pair]]) for pair in pairs]
+    out.append("")
+    for pair in pairs:
+        winners = [c.winner for c in comparisons if (c.ve.schedule, c.flow.schedule) == pair]
+        out.append(
+            f"* {pair[0]} vs {pair[1]}: flow lower in {winners.count('flow')}, ve lower in {winners.count('ve')}, "
+            f"tied in {winners.count('tie')} of {len(winners)} (sampler, budget) cells"
+        )
+    return "\n".join(out)
+
+
+LINE_STYLES = ("-", "--", ":", "-.")  # one per schedule, in the order the rows name them
+
+
 def plot(rows: list[Row], path: str | Path) -> str:
-    """Error vs NFE, log-log, one panel per model and one line per sampler; returns what happened, as a note."""
+    """Error vs NFE, log-log: a panel per model, a line per sampler (its colour and marker) and schedule (its line
+    style). VE models fill the top row and their flow twins the row below, each under its VE model with the same y
+    range, so the two parametrizations of the same data compare by eye. Returns what happened, as a note."""
     try:
         from matplotlib.figure import Figure  # no pyplot: no global backend or figure state
+        from matplotlib.lines import Line2D
         from matplotlib.ticker import NullFormatter, ScalarFormatter
     except ImportError:
         return f"no plot written to {path}: matplotlib is not installed (pip install 'edm_sampler[plot]')"
     models = list(dict.fromkeys(r.model for r in rows))
-    fig = Figure(figsize=(4.8 * len(models) + 2.5, 4.2), layout="constrained")
-    axes = fig.subplots(1, len(models), squeeze=False)[0]
-    for ax, model in zip(axes, models):
-        metric = PRIMARY[model]
+    columns = list(dict.fromkeys(data_of(m) for m in models))
+    kinds = [k for k in ("ve", "flow") if any(model_parametrization(m) == k for m in models)]
+    samplers = list(dict.fromkeys(r.sampler for r in rows if r.sampler != FLOOR))
+    schedules = list(dict.fromkeys(r.schedule for r in rows if r.sampler != FLOOR))
+    colours = {name: f"C{i % 10}" for i, name in enumerate(samplers)}
+    markers = {name: "osv^D<>"[i % 7] for i, name in enumerate(samplers)}  # with 10 colours: 70 distinct samplers
+    styles = {name: LINE_STYLES[i % len(LINE_STYLES)] for i, name in enumerate(schedules)}
+    fig = Figure(figsize=(4.8 * len(columns) + 2.5, 4.2 * len(kinds)), layout="constrained")
+    axes = fig.subplots(len(kinds), len(columns), squeeze=False, sharey="col")
+    floors = {}  # legend label -> handle
+    for (k, kind), (c, data) in ((kr, dc) for kr in enumerate(kinds) for dc in enumerate(columns)):
+        ax, model = axes[k][c], data if kind == "ve" else data + FLOW_SUFFIX
+        if model not in models:
+            ax.set_axis_off()
+            continue
+        metric = primary(model)
         series = [r for r in rows if r.model == model and r.metric == metric and r.sampler != FLOOR]
-        for i, key in enumerate(dict.fromkeys((r.sampler, r.schedule) for r in series)):
-            points = sorted((r.nfe, r.value) for r in series if (r.sampler, r.schedule) == key)
-            # 10 colours cycle; 7 markers and 3 line styles keep every line distinct
-            style = {"marker": "osv^D<>"[i % 7], "linestyle": ("-", "--", ":")[i // 10 % 3]}
-            ax.plot(*zip(*points), label=key[0] if key[1] == "edm" else "/".join(key), **style)
+        for name, schedule in dict.fromkeys((r.sampler, r.schedule) for r in series):
+            points = sorted((r.nfe, r.value) for r in series if (r.sampler, r.schedule) == (name, schedule))
+            ax.plot(*zip(*points), color=colours[name], marker=markers[name], linestyle=styles[schedule])
         for r in rows:
             if r.model == model and r.sampler == FLOOR and r.metric == metric:
-                ax.axhline(r.value, color="gray", linestyle=":", label=FLOOR_LEGEND[model])
-        ax.set(xscale="log", yscale="log", title=model, xlabel="NFE", ylabel=metric)
+                label = FLOOR_LEGEND[data_of(model)]
+                floors[label] = ax.axhline(r.value, color="gray", linestyle=":", label=label)
+        title = model if len(kinds) == 1 else f"{model} ({kind})"
+        ax.set(xscale="log", yscale="log", title=title, xlabel="NFE", ylabel=metric)
         ax.set_xticks(sorted({r.budget for r in series}), minor=False)  # the budgets: actual NFEs may be 1 less
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
-    legend = {}  # label -> handle, over every panel (each floor is drawn in its own model's panel only)
-    for ax in axes:
-        legend.update((label, handle) for handle, label in zip(*ax.get_legend_handles_labels()))
-    fig.legend(list(legend.values()), list(legend), loc="outside right upper", fontsize="small")
+    handles = [Line2D([], [], color=colours[n], marker=markers[n], label=n) for n in samplers]
+    if len(schedules) > 1:
+        handles += [Line2D([], [], color="black", linestyle=styles[n], label=f"schedule {n}") for n in schedules]
+    handles += list(floors.values())
+    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -494,13 +712,24 @@ def add_eval_parser(commands) -> argparse.ArgumentParser:
     p.add_argument("--samplers", type=parse_samplers, help="comma-separated (default: every deterministic sampler)")
     p.add_argument("--nfe", type=parse_budgets, help="NFE budgets (default 5,10,20,35,80; --quick: 5,10)")
     p.add_argument(
-        "--models", type=parse_models, help="gaussian,gmm,glyphs,glyphs_unet (default: all; --quick: gaussian)"
+        "--models",
+        type=parse_models,
+        help=f"{','.join(MODELS)} (default: all; --quick: {','.join(QUICK_MODELS)})",
     )
-    p.add_argument("--schedules", type=parse_schedules, default=("edm",), help="discretizations (default: edm)")
+    p.add_argument(
+        "--schedules",
+        type=parse_schedules,
+        help="discretizations; each replaces the defaults of the models of its kind (default: ve models "
+        f"{','.join(DEFAULT_SCHEDULES['ve'])}; flow models {','.join(DEFAULT_SCHEDULES['flow'])}; "
+        + "; ".join(f"{m}: {','.join(s)}" for m, s in MODEL_SCHEDULES.items())
+        + ")",
+    )
     p.add_argument("--csv", default="eval.csv", help="CSV output, one row per measurement (default: eval.csv)")
     p.add_argument("--plot", help="PNG output: error vs NFE, log-log (needs matplotlib)")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise and the exact draws (default: 0)")
-    p.add_argument("--quick", action="store_true", help="tiny: gaussian only, small batches, NFE 5,10")
+    p.add_argument(
+        "--quick", action="store_true", help=f"tiny: {' and '.join(QUICK_MODELS)} only, small batches, NFE 5,10"
+    )
     p.set_defaults(func=run)
     return p
 
@@ -511,7 +740,7 @@ def _to_stderr(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The ``eval`` command: evaluate, print the tables, write the CSV (and the plot)."""
-    models = args.models or (("gaussian",) if args.quick else MODELS)
+    models = args.models or (QUICK_MODELS if args.quick else MODELS)
     budgets = args.nfe or (QUICK_NFE if args.quick else DEFAULT_NFE)
     samplers = args.samplers or tuple(deterministic_samplers())
     start = time.perf_counter()
@@ -520,6 +749,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     print(markdown_tables(rows))
     print(best_table(rows))
+    comparison = comparison_table(rows)
+    if comparison:
+        print(comparison)
     print(f"\nsamplers run deterministically (s_churn=0, eta=0); seed {args.seed}; {seconds:.1f} s")
     write_csv(rows, args.csv)
     print(f"wrote {args.csv}")

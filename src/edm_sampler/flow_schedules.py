@@ -14,6 +14,7 @@ float64 transcription of their formulas to a few ulps. The places are listed in 
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -300,6 +301,12 @@ class FlowMatchDiscretization(Discretization):
     """
 
     parametrization = "flow"
+
+    def __repr__(self) -> str:
+        """Only the parameters that differ from diffusers' defaults (the full list is 16 long)."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [f"{k}={v!r}" for k, v in vars(self).items() if k in defaults and v != defaults[k].default]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     def __init__(
         self,

@@ -218,7 +218,7 @@ class BaseDiffusionSampler:
             raise ValueError(
                 f"the schedule reaches sigma={top:.6g} ({source or 'the schedule'}), but the denoiser "
                 f"{_describe_denoiser(denoiser)} is a {param.name} model, whose noise levels are in (0, "
-                f"{param.max_sigma:g}]: use a flow schedule (e.g. FlowMatchDiscretization) or a {param.name} denoiser"
+                f"{param.max_sigma:g}]: use a schedule in that range (flow models: e.g. FlowMatchDiscretization)"
             )
 
     def make_noise(

@@ -13,7 +13,7 @@ import mindspore as ms
 from mindspore import Tensor
 
 from edm_sampler import bench
-from edm_sampler.bench import floor, options, torch_baselines
+from edm_sampler.bench import family, floor, options, torch_baselines
 from edm_sampler.bench.compiles import CompileCounter
 
 TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("k_diffusion") is not None
@@ -75,6 +75,47 @@ def check_real_net(section, with_torch):
         assert max(section["sanity"]["sampler_max_rel_diff"].values()) < 1e-3
     else:
         assert section["sanity"]["twin_max_rel_diff"] is None
+    check_family(section["family"], rows, with_torch)
+
+
+def check_family(section, real_net_rows, with_torch):
+    assert section["samplers"] == list(options.QUICK["samplers"]) == ["euler", "dpmpp_sde", "lcm"]
+    rows = {r["name"]: r for r in section["rows"]}
+    assert list(rows) == section["samplers"]
+    assert rows["euler"]["sampler"] == "EulerEDMSampler" and rows["euler"]["options"] == {"s_churn": 10.0}
+    assert rows["dpmpp_sde"]["noise"]["kind"] == "brownian" and rows["lcm"]["noise"]["kind"] == "ancestral"
+    for name, r in rows.items():
+        assert r["nfe"] == (5 if name == "dpmpp_sde" else 3) and r["net_batch"] == 4
+        loop = r["graph_loop"]
+        assert positive(loop["first_call_s"]) and positive(loop["median_s"]) and loop["share_outside_net"] is None
+        assert loop["compiles_first_call"] >= 0 and loop["compiles_later"] == 0
+        for mode in ("pynative", "graph"):
+            stats = r[mode]
+            assert positive(stats["median_s"]) and positive(stats["net_alone_median_s"])
+            assert 0.0 <= stats["share_outside_net"] <= 1.0 and stats["compiles_later"] == 0
+        if with_torch:
+            assert positive(r["k_diffusion"]["median_s"]) and positive(r["graph_loop_over_k_diffusion"])
+            assert r["k_diffusion"]["compiles_first_call"] is None
+        else:
+            assert r["k_diffusion"] is None and r["graph_loop_over_k_diffusion"] is None
+    # the Euler row is the first table's Euler CFG rows
+    first = {(r["framework"], r["mode"], r["guidance"]): r for r in real_net_rows}
+    assert rows["euler"]["graph_loop"]["raw_s"] == first["edm_sampler", "pynative+graph_loop", "cfg"]["raw_s"]
+    assert rows["euler"]["graph"]["raw_s"] == first["edm_sampler", "graph", "cfg"]["raw_s"]
+    summary = section["summary"]
+    assert 0.0 <= summary["graph_share_outside_net"]["min"] <= summary["graph_share_outside_net"]["max"] <= 1.0
+    if with_torch:
+        assert rows["dpmpp_sde"]["k_diffusion_function"] == "k_diffusion.sampling.sample_dpmpp_sde"
+        assert rows["lcm"]["k_diffusion_function"]  # k-diffusion's, or the reproduction where it has none
+        checks = section["sanity"]
+        assert set(checks) == set(rows)
+        for name, c in checks.items():
+            assert c["max_rel_diff"] < 1e-3, (name, c)
+            assert c["nfe"]["edm_sampler"] == c["nfe"]["k_diffusion"] == c["nfe"]["expected"] == rows[name]["nfe"]
+            assert c["draws"]["k_diffusion"] in (None, c["draws"]["edm_sampler"])
+            assert c["draws"]["edm_sampler"] == rows[name]["noise"]["draws_per_call"]["edm_sampler"]
+    else:
+        assert section["sanity"] is None and summary["graph_loop_over_k_diffusion"] is None
 
 
 def test_quick_run_writes_every_number(tmp_path):
@@ -91,6 +132,7 @@ def test_quick_run_writes_every_number(tmp_path):
     check_per_step(data["sections"]["per_step"], with_torch=TORCH)
     check_real_net(data["sections"]["real_net"], with_torch=TORCH)
     assert "| shape | sampler | churn |" in result.stdout and "| framework | mode | guidance |" in result.stdout
+    assert "| sampler | NFE | noise draws edm / k-diff | graph_loop |" in result.stdout
     assert f"DNNL_MAX_CPU_ISA: {env['dnnl']['value']}" in result.stdout
 
 
@@ -144,6 +186,51 @@ def test_quick_fills_only_unset_options():
     assert args.steps == 5 and args.repeats == 1 and args.shapes == ((2, 4, 16, 16),)
     args = options.resolve(options.build_parser().parse_args(["--shapes", "1x4x8x8", "2,3,4,4"]))
     assert args.shapes == [(1, 4, 8, 8), (2, 3, 4, 4)] and args.steps == 20
+
+
+def test_samplers_option_names_the_family_in_table_order():
+    parse = options.build_parser().parse_args
+    assert options.resolve(parse([])).samplers == options.FAMILY == tuple(family.CASES)
+    assert parse(["--samplers", "lms, heun"]).samplers == ("heun", "lms")
+    assert parse(["--samplers", "all"]).samplers == options.FAMILY
+    with pytest.raises(SystemExit):
+        parse(["--samplers", "euler,ddim"])
+
+
+def test_family_cases_count_their_evaluations_and_draws():
+    assert family.CASES["heun"].nfe(20) == 39 and family.CASES["dpmpp_2m"].nfe(20) == 20
+    assert family.CASES["euler"].draws(20) == (20, 20)  # s_churn=10 churns every step; k-diffusion draws on all
+    assert family.CASES["dpmpp_sde"].draws(20) == (38, 38)  # two increments per step, none on the step to 0
+    assert family.CASES["lms"].draws(20) == (0, 0)
+
+
+@pytest.mark.skipif(not TORCH, reason="needs torch and k-diffusion (the bench extra)")
+def test_lcm_baseline_matches_edm_sampler():
+    """The LCM baseline (k-diffusion's sample_lcm, or the bench's reproduction of ComfyUI's) samples what LCMSampler
+    samples, given the same noise."""
+    from edm_sampler import LCMSampler
+
+    tb, reason = torch_baselines.load(threads=1)
+    assert tb is not None, reason
+    fn, _ = family.kdiffusion_sampler(tb, "lcm")
+    torch = tb.torch
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 4, 4), dtype=np.float32)
+    noises = [rng.standard_normal(x.shape, dtype=np.float32) for _ in range(4)]
+    sigmas = tb.sampling.get_sigmas_karras(5, 0.002, 80.0, 7.0)
+
+    def model(x, sigma, cond=None):
+        return x * 0.5
+
+    it = iter(noises)
+    got = fn(
+        lambda x, s: model(x, s), torch.from_numpy(x), sigmas, noise_sampler=lambda s, t: torch.from_numpy(next(it))
+    )
+    it = iter(noises)
+    ref = LCMSampler(init_noise="prescaled")(
+        model, Tensor(x), sigmas=sigmas.numpy(), noise_sampler=lambda s, t: next(it), disable=True
+    )
+    assert np.allclose(got.numpy(), ref.asnumpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_sample_command_does_not_load_the_benchmark():

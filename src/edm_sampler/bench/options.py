@@ -8,6 +8,21 @@ from ..commands import positive_int
 
 SECTIONS = ("per-step", "real-net")
 DEFAULT_SHAPES = ((1, 4, 128, 128), (8, 4, 64, 64), (64, 3, 32, 32))
+# The real-net section's sampler family, by k-diffusion's names (sample_<name>); bench.family maps them to samplers.
+FAMILY = (
+    "euler",
+    "heun",
+    "euler_ancestral",
+    "dpmpp_2s_ancestral",
+    "dpmpp_2m",
+    "lms",
+    "lcm",
+    "dpm_2",
+    "dpm_2_ancestral",
+    "dpmpp_sde",
+    "dpmpp_2m_sde",
+    "dpmpp_3m_sde",
+)
 
 # Full-size defaults, and what --quick replaces them with (only for options the user did not give).
 DEFAULTS = {
@@ -17,6 +32,7 @@ DEFAULTS = {
     "net_batch": 4,
     "net_size": 32,
     "net_steps": 20,
+    "samplers": FAMILY,
 }
 QUICK = {
     "shapes": ((2, 4, 16, 16),),
@@ -25,6 +41,7 @@ QUICK = {
     "net_batch": 2,
     "net_size": 8,
     "net_steps": 3,
+    "samplers": ("euler", "dpmpp_sde", "lcm"),  # the churn, Brownian and reproduced-baseline paths
 }
 
 DESCRIPTION = """\
@@ -56,6 +73,16 @@ def parse_sections(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_samplers(text: str) -> tuple[str, ...]:
+    if text.strip() == "all":
+        return FAMILY
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in names if s not in FAMILY]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"samplers are all, or some of {', '.join(FAMILY)}; got {text!r}")
+    return tuple(s for s in FAMILY if s in names)  # table order
+
+
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument(
         "--sections",
@@ -82,6 +109,15 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--net-batch", type=positive_int, default=None, help="real-net section: batch (default 4)")
     p.add_argument("--net-size", type=positive_int, default=None, help="real-net section: image side (default 32)")
     p.add_argument("--net-steps", type=positive_int, default=None, help="real-net section: Euler steps (default 20)")
+    p.add_argument(
+        "--samplers",
+        type=parse_samplers,
+        default=None,
+        metavar="NAMES",
+        help="real-net section: the samplers of its family table, by k-diffusion name (euler, heun, euler_ancestral, "
+        "dpmpp_2s_ancestral, dpmpp_2m, lms, lcm, dpm_2, dpm_2_ancestral, dpmpp_sde, dpmpp_2m_sde, dpmpp_3m_sde), "
+        "comma-separated, or all (default all; --quick: euler,dpmpp_sde,lcm)",
+    )
     p.add_argument("--threads", type=positive_int, default=1, help="MindSpore and torch CPU threads (default 1)")
     p.add_argument(
         "--dnnl-isa",

@@ -206,7 +206,124 @@ def real_net_text(section: dict) -> str:
         f"'later' compiles are summed over the {later} timed calls after the first. CPU load while timing: other "
         f"processes {_num(section['load']['other_cores'], '.2f')} cores.",
     ]
+    family = section.get("family")
+    if family and family["rows"]:
+        out += ["", family_text(section, family)]
     out += _errors_text(section)
+    return "\n".join(out)
+
+
+def _share(stats: dict | None) -> str:
+    if stats is None:
+        return NOT_INSTALLED
+    return "n/a" if stats["share_outside_net"] is None else f"{100 * stats['share_outside_net']:.0f}%"
+
+
+def _median(stats: dict | None) -> str:
+    return NOT_INSTALLED if stats is None else _num(stats["median_s"], none="error")
+
+
+def _draws(noise: dict) -> str:
+    n = noise["draws_per_call"]
+    if noise["kind"] == "none":
+        return "none"
+    kind = "Brownian" if noise["kind"] == "brownian" else "Gaussian"
+    return f"{n['edm_sampler']} / {n['k_diffusion']} {kind}"
+
+
+def family_text(section: dict, family: dict) -> str:
+    """One row per sampler of the family: graph_loop against k-diffusion, and step by step in each mode."""
+    rows = family["rows"]
+    out = [
+        f"### Real network, sampler family: CFG scale {section['cfg_scale']:g}, {section['steps']} steps, median of "
+        f"{section['repeats']} calls (seconds per call); graph_loop in PyNative context",
+        "",
+    ]
+    header = [
+        "sampler",
+        "NFE",
+        "noise draws edm / k-diff",
+        "graph_loop",
+        "k-diff",
+        "graph_loop / k-diff",
+        "PyNative",
+        "PyNative outside net",
+        "graph",
+        "graph outside net",
+        "k-diff outside net",
+        "graph_loop first call",
+        "compiles loop / graph",
+    ]
+
+    def compiles(stats):
+        first, later = stats["compiles_first_call"], stats["compiles_later"]
+        return "n/a" if first is None else f"{first}+{later}"
+
+    lines = []
+    for r in rows:
+        options = "".join(f", {k}={v:g}" for k, v in r["options"].items())
+        lines.append(
+            [
+                f"{r['name']} ({r['sampler']}{options})",
+                str(r["nfe"]),
+                _draws(r["noise"]),
+                _median(r["graph_loop"]),
+                _median(r["k_diffusion"]),
+                _ratio(r["graph_loop_over_k_diffusion"]) if r["k_diffusion"] is not None else NOT_INSTALLED,
+                _median(r["pynative"]),
+                _share(r["pynative"]),
+                _median(r["graph"]),
+                _share(r["graph"]),
+                _share(r["k_diffusion"]),
+                _num(r["graph_loop"]["first_call_s"], none="error"),
+                f"{compiles(r['graph_loop'])} / {compiles(r['graph'])}",
+            ]
+        )
+    out.append(table(header, lines))
+    nets = {}
+    for r in rows:
+        for mode in ("pynative", "graph", "k_diffusion"):
+            if r[mode] is not None:
+                nets.setdefault(r["nfe"], {})[mode] = r[mode]["net_alone_median_s"]
+    net_line = "; ".join(
+        f"NFE {nfe}: PyNative {_num(v.get('pynative'))}, graph {_num(v.get('graph'))}, torch "
+        f"{_num(v.get('k_diffusion'), none=NOT_INSTALLED)}"
+        for nfe, v in sorted(nets.items())
+    )
+    out += ["", f"Network alone (batch {rows[0]['net_batch']}), seconds: {net_line}."]
+    summary = family["summary"]
+
+    def span(key, pct):
+        e = summary.get(key)
+        if e is None:
+            return "n/a"
+        if pct:
+            return f"{100 * e['min']:.0f}-{100 * e['max']:.0f}% (max: {e['argmax']})"
+        return f"{e['min']:.2f}-{e['max']:.2f}x (max: {e['argmax']})"
+
+    out += [
+        "",
+        f"graph_loop / k-diffusion: {span('graph_loop_over_k_diffusion', False)}. Step by step, outside the network: "
+        f"PyNative {span('pynative_share_outside_net', True)}, graph {span('graph_share_outside_net', True)}; "
+        f"k-diffusion {span('k_diffusion_share_outside_net', True)}.",
+    ]
+    source = {r["name"]: r["k_diffusion_function"] for r in rows if r["k_diffusion_function"]}
+    odd = [f"{name}: {fn}" for name, fn in source.items() if not fn.startswith("k_diffusion.")]
+    if odd:
+        out += ["", "k-diffusion baselines are k_diffusion.sampling.sample_<name>, except " + "; ".join(odd) + "."]
+    checks = family.get("sanity")
+    if checks:
+        diffs = ", ".join(f"{name} {c['max_rel_diff']:.1e}" for name, c in checks.items())
+        nfe_ok = all(len(set(c["nfe"].values())) == 1 for c in checks.values())
+        draws_ok = all(
+            c["draws"]["k_diffusion"] is None or c["draws"]["edm_sampler"] == c["draws"]["k_diffusion"]
+            for c in checks.values()
+        )
+        out += [
+            "",
+            f"Sanity, graph_loop vs k-diffusion with identical injected noise (max |diff| / max |edm_sampler out|): "
+            f"{diffs}. NFE as expected on both sides: {nfe_ok}; same number of draws: {draws_ok}.",
+        ]
     return "\n".join(out)
 
 

@@ -170,3 +170,22 @@ def cfg_model(tb: TorchBaselines, denoise, scale: float):
         return u + (c - u) * scale
 
     return model
+
+
+def sample_lcm(tb: TorchBaselines, model, x, sigmas, extra_args=None, callback=None, disable=None, noise_sampler=None):
+    """LCM sampling as ComfyUI's ``k_diffusion.sampling.sample_lcm`` does it for an EPS (VE) model, whose
+    ``noise_scaling(sigma, noise, x)`` is ``x + noise * sigma``. k-diffusion 0.1.1.post1 has no ``sample_lcm``; this is
+    its loop, line for line, on the loaded ``sampling`` module (so ``with_noise`` reaches its ``torch.randn_like``)."""
+    sampling = tb.sampling
+    extra_args = {} if extra_args is None else extra_args
+    noise_sampler = sampling.default_noise_sampler(x) if noise_sampler is None else noise_sampler
+    s_in = x.new_ones([x.shape[0]])
+    with tb.torch.no_grad():
+        for i in sampling.trange(len(sigmas) - 1, disable=disable):
+            denoised = model(x, sigmas[i] * s_in, **extra_args)
+            if callback is not None:
+                callback({"x": x, "i": i, "sigma": sigmas[i], "sigma_hat": sigmas[i], "denoised": denoised})
+            x = denoised
+            if sigmas[i + 1] > 0:
+                x = x + noise_sampler(sigmas[i], sigmas[i + 1]) * sigmas[i + 1]
+    return x

@@ -36,8 +36,11 @@ LEVEL, NOISE, NUMBER, NUMBERS, DICT = "level", "noise", "number", "numbers", "di
 LEVEL_ARRAYS = 5  # c_in, c_skip, c_out, c_noise, guidance scale
 
 
-class WholeLoop(nn.Cell):
-    """The sampling loop around one guided network; ``construct`` takes the host-prepared per-step arrays."""
+class CompiledSteps(nn.Cell):
+    """A sampler's ``step`` around one guided network, fed from the host-prepared per-step arrays: the ``m`` of a
+    compiled step. :class:`WholeLoop` runs every step in one launch, :class:`StepGraph` one step per launch."""
+
+    noise_per_step = False  # noise draws: rows of stacked arrays, or the step's own tensors (``noises``)
 
     def __init__(self, guided: GuidedNetwork, step, layout: tuple):
         super().__init__()
@@ -53,34 +56,54 @@ class WholeLoop(nn.Cell):
     def report(self, x, denoised):
         """No callback runs inside the graph (calls with one are refused)."""
 
-    def entries(self, layout, arrays, j, i, cond):
-        """Step ``i``'s dict for ``layout`` from ``arrays[j:]``; returns it and the index of the next array."""
+    def entries(self, layout, arrays, j, i, cond, noises, k):
+        """Step ``i``'s dict for ``layout`` from ``arrays[j:]`` (and ``noises[k:]``); returns it and the indices of
+        the next array and noise."""
         c = {}
         for key, kind, inner in layout:
             if kind == DICT:
-                value, j = self.entries(inner, arrays, j, i, cond)
+                value, j, k = self.entries(inner, arrays, j, i, cond, noises, k)
             elif kind == LEVEL:
                 value = (arrays[j][i], arrays[j + 1][i], arrays[j + 2][i], arrays[j + 3][i], arrays[j + 4][i], cond)
                 j = j + LEVEL_ARRAYS
+            elif kind == NOISE and self.noise_per_step:
+                value = noises[k]
+                k = k + 1
             else:
                 value = arrays[j][i]
                 j = j + 1
             c[key] = value
-        return c, j
+        return c, j, k
+
+
+class WholeLoop(CompiledSteps):
+    """The whole sampling loop as one graph (``graph_loop=True``)."""
 
     @ms.jit
-    def construct(self, x, state, arrays, cond):
+    def construct(self, x, state, arrays, cond, n):
         i = ops.zeros((), ms.int32)
-        n = arrays[0].shape[0]
         while i < n:
-            c, _ = self.entries(self.layout, arrays, 0, i, cond)
+            c, _, _ = self.entries(self.layout, arrays, 0, i, cond, (), 0)
             x, state = self.step_fn(self, x, state, c)
             i = i + 1
         return x
 
 
-def check_supported(denoiser, guider, callback, model_kwargs, check_finite) -> None:
-    """Raise a ValueError naming what keeps a call from running as one graph."""
+class StepGraph(CompiledSteps):
+    """Step ``i`` (its tensor math and its model evaluations) as one graph: graph mode, step by step. Its noise
+    comes as the step's own tensors and its coefficient arrays have a fixed number of rows, so no input shape
+    depends on the step count."""
+
+    noise_per_step = True
+
+    @ms.jit
+    def construct(self, x, state, arrays, cond, noises, i):
+        c, _, _ = self.entries(self.layout, arrays, 0, i, cond, noises, 0)
+        return self.step_fn(self, x, state, c)
+
+
+def unsupported(denoiser, guider, callback, model_kwargs, check_finite) -> list[str]:
+    """What keeps a call from running its steps as compiled graphs (nothing: an empty list)."""
     problems = []
     if not (isinstance(denoiser, BoundDenoiser) and isinstance(denoiser.network, nn.Cell)):
         problems.append(f"the denoiser must be Denoiser(...).bind(net) with an nn.Cell net, got {denoiser!r}")
@@ -92,8 +115,21 @@ def check_supported(denoiser, guider, callback, model_kwargs, check_finite) -> N
         problems.append("model_kwargs are not supported")
     if check_finite == "step":
         problems.append("check_finite='step' needs the step-by-step loop")
+    return problems
+
+
+def check_supported(denoiser, guider, callback, model_kwargs, check_finite) -> None:
+    """Raise a ValueError naming what keeps a call from running as one graph."""
+    problems = unsupported(denoiser, guider, callback, model_kwargs, check_finite)
     if problems:
         raise ValueError("graph_loop=True: " + "; ".join(problems))
+
+
+def steps_compile(run) -> bool:
+    """Whether a step-by-step call runs each step as one compiled graph: in graph mode, when the call allows it."""
+    if ms.get_context("mode") != ms.GRAPH_MODE:
+        return False
+    return not unsupported(run.denoiser, run.guider, run.callback, run.model_kwargs, run.check_finite)
 
 
 def _kind(key: str, values: list) -> str:
@@ -110,13 +146,35 @@ def _kind(key: str, values: list) -> str:
     raise TypeError(f"graph_loop=True: the plan entry {key!r} mixes kinds across steps: {values!r}")
 
 
-class Packer:
-    """Turns a call's per-step plan dicts into the loop's layout and arrays (host side, numpy)."""
+STEP_GRAPH_ROWS = 1024  # StepGraph's coefficient arrays: 1024 rows (a few KiB), so step counts up to it share one graph
 
-    def __init__(self, denoiser: BoundDenoiser, guider: Guider, x_shape: tuple, model_batch: int):
+
+def padded_steps(n: int) -> int:
+    """The rows the per-step arrays get for ``n`` steps: a power of two, at least 8. A compiled graph depends on its
+    input shapes, so a new step count in the same bucket does not compile again (the rows past ``n`` never run)."""
+    return max(8, 1 << (n - 1).bit_length())
+
+
+class Packer:
+    """Turns a call's per-step plan dicts into the loop's layout and arrays (host side, numpy), with
+    :func:`padded_steps` rows."""
+
+    def __init__(
+        self, denoiser: BoundDenoiser, guider: Guider, x_shape: tuple, model_batch: int, steps: int, stack: bool
+    ):
         self.denoiser, self.guider, self.x_shape, self.model_batch = denoiser, guider, x_shape, model_batch
+        self.stack = stack  # noise as stacked arrays (the whole loop) or kept per step (StepGraph)
+        self.rows = padded_steps(steps) if stack else max(STEP_GRAPH_ROWS, padded_steps(steps))
         self.arrays: list[Tensor] = []
+        self.noises: list[list] = []  # per noise entry, its per-step tensors (stack=False)
         self.nfe = 0
+
+    def add(self, values: np.ndarray, to_tensor=None) -> None:
+        """One per-step array, zero rows appended up to ``self.rows``."""
+        values = np.asarray(values)
+        padding = np.zeros((self.rows - len(values),) + values.shape[1:], values.dtype)
+        values = np.concatenate([values, padding])
+        self.arrays.append(Tensor(values.astype(np.float32)) if to_tensor is None else to_tensor(values))
 
     def pack(self, plans: list[dict], where: str = "") -> tuple:
         keys = list(plans[0])
@@ -133,7 +191,7 @@ class Packer:
             elif kind == NOISE:
                 self.noise(values)
             elif kind in (NUMBER, NUMBERS):
-                self.arrays.append(Tensor(np.array(values, dtype=np.float64).astype(np.float32)))
+                self.add(np.array(values, dtype=np.float64))
             layout.append((key, kind, inner))
         return tuple(layout)
 
@@ -144,45 +202,93 @@ class Packer:
         # rounded to float32 first, as the step-by-step path rounds sigma
         sigma = np.array([float(v) if e else 1.0 for v, e in zip(values, evaluated)], np.float32).astype(np.float64)
         c_skip, c_out, c_in, c_noise = self.denoiser.denoiser.host_scalings(sigma)
-        self.arrays += [Tensor(c.astype(np.float32)) for c in (c_in, c_skip, c_out)]
-        self.arrays.append(c_noise_tensor(np.repeat(c_noise[:, None], self.model_batch, axis=1), self.denoiser.dtype))
-        scales = [self.guider.scale_at(float(s), self.x_shape) for s in sigma]
-        self.arrays.append(Tensor(np.array(scales, dtype=np.float64).astype(np.float32)))
+        for c in (c_in, c_skip, c_out):
+            self.add(c)
+        dtype = self.denoiser.dtype
+        self.add(np.repeat(c_noise[:, None], self.model_batch, axis=1), lambda a: c_noise_tensor(a, dtype))
+        self.add(np.array([self.guider.scale_at(float(s), self.x_shape) for s in sigma], dtype=np.float64))
 
     def noise(self, values: list) -> None:
         if all(v is None for v in values):  # no step draws: a placeholder that broadcasts against x
-            self.arrays.append(Tensor(np.zeros((len(values),) + (1,) * len(self.x_shape), np.float32)))
+            if self.stack:
+                self.add(np.zeros((len(values),) + (1,) * len(self.x_shape), np.float32))
+            else:
+                self.noises.append([Tensor(np.zeros((1,) * len(self.x_shape), np.float32))] * len(values))
             return
         zeros = np.zeros(self.x_shape, np.float32)
-        self.arrays.append(Tensor(np.stack([zeros if v is None else v.asnumpy() for v in values])))
+        if self.stack:
+            self.add(np.stack([zeros if v is None else v.asnumpy() for v in values]))
+        else:
+            placeholder = Tensor(zeros)
+            self.noises.append([placeholder if v is None else v for v in values])
+
+    def step_noises(self, i: int) -> tuple:
+        """Step ``i``'s noise tensors, in layout order (``stack=False``)."""
+        return tuple(column[i] for column in self.noises)
 
 
-def loop_cell(step, layout: tuple, denoiser: BoundDenoiser, guider: Guider) -> WholeLoop:
-    """The compiled loop for this step function, guider type, layout and network, cached on the bound denoiser."""
-    key = (step, type(guider).expand, guider.combine, layout)
+def compiled_cell(kind: type, step, layout: tuple, denoiser: BoundDenoiser, guider: Guider) -> CompiledSteps:
+    """The compiled loop or step for this step function, guider type, layout and network, cached on the bound
+    denoiser (so later calls do not compile)."""
+    key = (kind, step, type(guider).expand, guider.combine, layout)
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:
-        cells[key] = WholeLoop(GuidedNetwork(denoiser.network, guider, denoiser.dtype), step, layout)
+        cells[key] = kind(GuidedNetwork(denoiser.network, guider, denoiser.dtype), step, layout)
     return cells[key]
+
+
+def _packed(sampler: Any, run: Any, x: Tensor, stack: bool) -> tuple[tuple, Packer]:
+    """The call's layout and its packed arrays; the NFE they hold is added to the run."""
+    plans = list(sampler.plan(run.param, run.sigmas, run.noise))  # the same draws, in the same order
+    packer = Packer(run.denoiser, run.guider, tuple(x.shape), run.model.model_batch, run.num_steps, stack)
+    layout = packer.pack(plans)
+    run.nfe += packer.nfe
+    return layout, packer
+
+
+def _mutable(state: tuple) -> tuple:
+    return ms.mutable(state) if state else state
+
+
+def _failure(err: Exception, what: str, run: Any, x: Tensor) -> ModelOutputError:
+    denoiser, guider = run.denoiser, run.guider
+    net_in = describe(denoiser.network_input(guider.expand(x), 1.0))
+    return ModelOutputError(
+        f"{what} failed: {type(err).__name__}: {first_line(err)}\n"
+        f"  the network is called as network {type(denoiser.network).__name__}({net_in}, "
+        f"<c_noise>, {describe(run.model.model_cond)})"
+    )
 
 
 def sample_loop(sampler: Any, run: Any, x: Tensor) -> Tensor:
     """Run the whole schedule of ``run`` as one graph with ``sampler``'s plan and step."""
-    denoiser, guider, path = run.denoiser, run.guider, run.model
-    check_supported(denoiser, guider, run.callback, run.model_kwargs, run.check_finite)
-    plans = list(sampler.plan(run.param, run.sigmas, run.noise))  # the same draws, in the same order
-    packer = Packer(denoiser, guider, tuple(x.shape), path.model_batch)
-    layout = packer.pack(plans)
-    run.nfe += packer.nfe
-    loop = loop_cell(type(sampler).step, layout, denoiser, guider)
+    check_supported(run.denoiser, run.guider, run.callback, run.model_kwargs, run.check_finite)
+    layout, packer = _packed(sampler, run, x, stack=True)
+    # ms.mutable: the tuple is a graph input, not a constant (new values would recompile)
+    arrays = ms.mutable(tuple(packer.arrays))
+    loop = compiled_cell(WholeLoop, type(sampler).step, layout, run.denoiser, run.guider)
     try:
-        # ms.mutable: the tuples are graph inputs, not constants (new values would recompile)
-        state = sampler.initial_state(x)
-        return loop(x, ms.mutable(state) if state else state, ms.mutable(tuple(packer.arrays)), path.model_cond)
+        steps = Tensor(run.num_steps, ms.int32)
+        return loop(x, _mutable(sampler.initial_state(x)), arrays, run.model.model_cond, steps)
     except Exception as err:
-        net_in = describe(denoiser.network_input(guider.expand(x), 1.0))
-        raise ModelOutputError(
-            f"the compiled sampling loop (graph_loop=True) failed: {type(err).__name__}: {first_line(err)}\n"
-            f"  the network is called as network {type(denoiser.network).__name__}({net_in}, "
-            f"<c_noise>, {describe(path.model_cond)})"
-        ) from err
+        raise _failure(err, "the compiled sampling loop (graph_loop=True)", run, x) from err
+
+
+def sample_steps(sampler: Any, run: Any, x: Tensor) -> Tensor:
+    """Graph mode, step by step: one launch per step, of the step's tensor math compiled with its model evaluations
+    (so nothing but that launch runs outside the network). The plan is prepared for the whole call first, as for
+    the whole loop; the progress bar advances per step."""
+    layout, packer = _packed(sampler, run, x, stack=False)
+    arrays = ms.mutable(tuple(packer.arrays))
+    cell = compiled_cell(StepGraph, type(sampler).step, layout, run.denoiser, run.guider)
+    state = sampler.initial_state(x)
+    cond = run.model.model_cond
+    for i, _, _ in run.steps():
+        try:
+            noises = packer.step_noises(i)
+            x, state = cell(x, _mutable(state), arrays, cond, _mutable(noises), Tensor(i, ms.int32))
+        except Exception as err:
+            # the model on its own, step by step: its own errors (wrong output, a missing key...) are named there
+            run.model(x, float(run.sigmas[i]), i)
+            raise _failure(err, f"step {i} (sigma={run.sigmas[i]:.6g}) compiled with the network", run, x) from err
+    return x

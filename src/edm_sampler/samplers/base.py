@@ -372,10 +372,12 @@ class BaseDiffusionSampler:
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
         """The sampling loop: ``step`` once per step with the coefficients ``plan`` gives, or the whole loop as one
         compiled graph with ``graph_loop=True``."""
-        if self.graph_loop:
-            from ..graph_loop import sample_loop  # the compiled loop needs the model path and guiders
+        from .. import graph_loop  # the compiled paths need the model path and guiders
 
-            return sample_loop(self, run, x)
+        if self.graph_loop:
+            return graph_loop.sample_loop(self, run, x)
+        if graph_loop.steps_compile(run):  # graph mode: each step compiled with its model evaluations
+            return graph_loop.sample_steps(self, run, x)
         model = StepModel(run)
         state = self.initial_state(x)
         # run.steps() first: it sets the step index (for error messages) and ticks the progress bar

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -73,6 +74,14 @@ def lms_coefficients(sigmas: np.ndarray, i: int, order: int) -> np.ndarray:
     return weights
 
 
+@functools.lru_cache(maxsize=32)
+def _lms_table(sigmas: tuple[float, ...], order: int) -> tuple[tuple[float, ...], ...]:
+    """Every step's :func:`lms_coefficients` for a schedule, cached: NumPy's polynomials cost about 0.5 ms a step,
+    and a schedule is usually sampled many times."""
+    array = np.asarray(sigmas, dtype=np.float64)
+    return tuple(tuple(float(w) for w in lms_coefficients(array, i, order)) for i in range(len(sigmas) - 1))
+
+
 class LinearMultistepSampler(BaseDiffusionSampler):
     """Linear multistep on the probability-flow ODE (k-diffusion ``sample_lms``; sgm's ``LinearMultistepSampler``).
 
@@ -88,8 +97,8 @@ class LinearMultistepSampler(BaseDiffusionSampler):
         return self.order
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
-        for i, (sigma, _) in enumerate(pairs(sigmas)):
-            weights = [float(w) for w in lms_coefficients(sigmas, i, self.order)]
+        table = _lms_table(tuple(float(s) for s in sigmas), self.order)
+        for (sigma, _), weights in zip(pairs(sigmas), table):
             unused = self.order - len(weights)
             yield {
                 "at": Level(sigma),

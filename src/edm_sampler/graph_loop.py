@@ -1,4 +1,6 @@
-"""``graph_loop=True``: the whole sampling call as one compiled MindSpore graph, for every sampler.
+"""Compiled sampling: ``graph_loop=True`` runs the whole call as one MindSpore graph, for every sampler; in graph mode
+a step-by-step call runs each step as one graph (:class:`StepGraph`), the sampler's step compiled with its model
+evaluations.
 
 A sampler's ``plan`` runs on the host first, for every step, from the same float64 schedule and drawing the same
 noise in the same order as the step-by-step call (Brownian increments included). Its per-step dicts are stacked into
@@ -12,9 +14,11 @@ compiled into the same graph), ``m.report`` does nothing. Results equal the step
 (graph kernels may round differently).
 
 It needs a network bound with :meth:`Denoiser.bind` that is an ``nn.Cell``, a built-in guider, no callback, no
-``model_kwargs`` and ``check_finite`` other than ``"step"``; anything else is refused with the reason. The compiled
-loop is cached on the bound denoiser, per step function, guider and dict layout; MindSpore compiles it once per input
-shapes (step count included), so later calls with new values do not compile.
+``model_kwargs`` and ``check_finite`` other than ``"step"``; ``graph_loop=True`` refuses anything else with the
+reason, and graph mode's step-by-step call then runs its steps eagerly. The compiled cells are cached on the bound
+denoiser, per step function, guider and dict layout; MindSpore compiles once per input shapes. The per-step arrays
+have power-of-two rows (at least 8; 1024 for :class:`StepGraph`, whose noise comes per step), so a new step count
+compiles only when it crosses into another size, and later calls with new values do not compile.
 """
 
 from __future__ import annotations

@@ -9,22 +9,6 @@ from __future__ import annotations
 from mindspore import Tensor
 
 
-def to_d(x: Tensor, sigma: float, denoised: Tensor) -> Tensor:
-    """The probability-flow ODE derivative ``dx/dsigma = (x - D(x, sigma)) / sigma`` (Karras et al. eq. 3; for a
-    flow model it is the velocity)."""
-    return (x - denoised) * (1.0 / sigma)
-
-
-def euler_step(x: Tensor, d: Tensor, dt: float) -> Tensor:
-    """One explicit Euler step ``x + dt * d``."""
-    return x + d * dt
-
-
-def add_noise(x: Tensor, noise: Tensor, std: float) -> Tensor:
-    """``x + std * noise``: raise the noise level of x (EDM churn, ancestral steps)."""
-    return x + noise * std
-
-
 def renoise(x: Tensor, c: dict) -> Tensor:
     """``a x + std z`` (churn, ancestral noise): ``c`` from :func:`~edm_sampler.samplers.coefficients.renoising`."""
     if c["rescale"]:

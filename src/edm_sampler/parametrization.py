@@ -150,7 +150,7 @@ def get(name) -> Parametrization:
     """The parametrization named ``name`` (``"ve"`` or ``"flow"``); an instance is returned as it is."""
     if isinstance(name, Parametrization):
         return name
-    if name not in _INSTANCES:
+    if not isinstance(name, str) or name not in _INSTANCES:
         raise ValueError(f"parametrization must be one of {', '.join(map(repr, PARAMETRIZATIONS))}; got {name!r}")
     return _INSTANCES[name]
 

@@ -17,14 +17,10 @@ from mindspore import Tensor, ops
 
 from .. import checks
 from ..denoisers import append_dims
-from ..parametrization import PARAMETRIZATIONS
+from ..parametrization import get as get_parametrization
 
 
-def _parametrization(value: str) -> str:
-    return checks.choice("parametrization", value, PARAMETRIZATIONS)
-
-
-def _repr(obj: Any, **params: Any) -> str:
+def model_repr(obj: Any, **params: Any) -> str:
     """``Name(k=v, ...)``, with ``parametrization`` appended when it is not the default ``"ve"``."""
     if obj.parametrization != "ve":
         params["parametrization"] = obj.parametrization
@@ -44,7 +40,7 @@ class GaussianDenoiser:
 
     def __init__(self, sigma_data: float = 0.5, parametrization: str = "ve"):
         self.sigma_data = checks.real("sigma_data", sigma_data, positive=True)
-        self.parametrization = _parametrization(parametrization)
+        self.parametrization = get_parametrization(parametrization).name
 
     def __call__(self, x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
         sd2 = self.sigma_data**2
@@ -68,7 +64,7 @@ class GaussianDenoiser:
         return np.asarray(x0, np.float64) * np.sqrt((sigma**2 + sd2) / (sigma_0**2 + sd2))
 
     def __repr__(self) -> str:
-        return _repr(self, sigma_data=self.sigma_data)
+        return model_repr(self, sigma_data=self.sigma_data)
 
 
 class GaussianMixtureDenoiser:
@@ -90,7 +86,7 @@ class GaussianMixtureDenoiser:
         weights: Sequence[float] | None = None,
         parametrization: str = "ve",
     ):
-        self.parametrization = _parametrization(parametrization)
+        self.parametrization = get_parametrization(parametrization).name
         if means is None:
             angles = np.arange(8) * (2 * np.pi / 8)
             means = np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -142,4 +138,4 @@ class GaussianMixtureDenoiser:
         return self.means[k] + self.stds[k, None] * generator.standard_normal((n, self.dim))
 
     def __repr__(self) -> str:
-        return _repr(self, components=len(self.means), dim=self.dim)
+        return model_repr(self, components=len(self.means), dim=self.dim)

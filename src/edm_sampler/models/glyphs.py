@@ -19,7 +19,8 @@ import mindspore as ms
 from mindspore import Tensor, ops
 
 from .. import checks
-from ..parametrization import PARAMETRIZATIONS
+from ..parametrization import get as get_parametrization
+from .analytic import model_repr
 
 NUM_CLASSES = 10
 
@@ -103,7 +104,7 @@ class GlyphDenoiser(GlyphData):
     """
 
     def __init__(self, size: int = 24, variants: int = 24, seed: int = 0, parametrization: str = "ve"):
-        self.parametrization = checks.choice("parametrization", parametrization, PARAMETRIZATIONS)
+        self.parametrization = get_parametrization(parametrization).name
         super().__init__(size, variants, seed)
         self.variants, self.seed = variants, seed
         flat = self.images.reshape(len(self.images), -1)
@@ -143,10 +144,7 @@ class GlyphDenoiser(GlyphData):
         return (dot - alpha * self._half_sq_norm[None, :]) * (alpha / (sigma**2)[:, None])
 
     def __repr__(self) -> str:
-        params = f"size={self.size!r}, variants={self.variants!r}, seed={self.seed!r}"
-        if self.parametrization != "ve":
-            params += f", parametrization={self.parametrization!r}"
-        return f"{type(self).__name__}({params})"
+        return model_repr(self, size=self.size, variants=self.variants, seed=self.seed)
 
     def _log_prior(self, cond: Any, batch: int) -> Tensor:
         if not isinstance(cond, Mapping) or "vector" not in cond:

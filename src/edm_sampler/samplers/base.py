@@ -211,15 +211,23 @@ class BaseDiffusionSampler:
             return math.sqrt(1.0 + sigma_0**2)
         return sigma_0
 
-    def check_schedule(self, sigmas: np.ndarray, param: Parametrization, denoiser: Any, source: str = "") -> None:
-        """Refuse, before any model call, a schedule that leaves the model's sigma range (sigma <= 1 for flow)."""
-        top = max(float(sigmas[0]), self.max_model_sigma(sigmas, param))
+    def _prepare(self, denoiser: Any, x: Any, num_steps: int | None, sigmas: Any) -> tuple:
+        """The call's checked schedule, input, denoiser, its parametrization and the highest sigma the model will see;
+        a schedule that leaves the model's range (sigma <= 1 for flow) is refused here, before any model call."""
+        source = "the explicit sigmas" if sigmas is not None else repr(self.discretization)
+        sigmas = self.get_sigmas(num_steps, sigmas)
+        x = self._check_x(x)
+        denoiser = as_denoiser(denoiser)
+        param = parametrization.of(denoiser)
+        max_sigma = self.max_model_sigma(sigmas, param)
+        top = max(float(sigmas[0]), max_sigma)
         if top > param.max_sigma:
             raise ValueError(
-                f"the schedule reaches sigma={top:.6g} ({source or 'the schedule'}), but the denoiser "
+                f"the schedule reaches sigma={top:.6g} ({source}), but the denoiser "
                 f"{_describe_denoiser(denoiser)} is a {param.name} model, whose noise levels are in (0, "
                 f"{param.max_sigma:g}]: use a schedule in that range (flow models: e.g. FlowMatchDiscretization)"
             )
+        return sigmas, x, denoiser, param, max_sigma
 
     def make_noise(
         self,
@@ -283,16 +291,22 @@ class BaseDiffusionSampler:
             sigmas: an explicit schedule, N + 1 descending values (the last may be 0) for N steps, instead of the
                 discretization; excludes ``num_steps``.
         """
-        source = "the explicit sigmas" if sigmas is not None else repr(self.discretization)
-        sigmas = self.get_sigmas(num_steps, sigmas)
-        x = self._check_x(x)
-        denoiser = as_denoiser(denoiser)
-        param = parametrization.of(denoiser)
-        self.check_schedule(sigmas, param, denoiser, source)
+        sigmas, x, denoiser, param, max_sigma = self._prepare(denoiser, x, num_steps, sigmas)
         # A new float32 tensor: the caller's x is never touched.
         start = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]), param)
         return self._integrate(
-            denoiser, start, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+            denoiser,
+            param,
+            max_sigma,
+            start,
+            sigmas,
+            cond,
+            uc,
+            generator,
+            noise_sampler,
+            callback,
+            model_kwargs,
+            disable,
         )
 
     def img2img(
@@ -321,12 +335,7 @@ class BaseDiffusionSampler:
 
         VE models start at ``image + sigma_0 * noise``; flow models at ``(1 - sigma_0) * image + sigma_0 * noise``.
         """
-        source = "the explicit sigmas" if sigmas is not None else repr(self.discretization)
-        sigmas = self.get_sigmas(num_steps, sigmas)
-        image = self._check_x(image)
-        denoiser = as_denoiser(denoiser)
-        param = parametrization.of(denoiser)
-        self.check_schedule(sigmas, param, denoiser, source)
+        sigmas, image, denoiser, param, max_sigma = self._prepare(denoiser, image, num_steps, sigmas)
         start = image.astype(ms.float32)
         if add_noise and len(sigmas) > 1:
             if noise is None:
@@ -335,18 +344,29 @@ class BaseDiffusionSampler:
             elif not isinstance(noise, Tensor) or tuple(noise.shape) != tuple(image.shape):
                 raise ValueError(f"noise must be a Tensor shaped like image {tuple(image.shape)}, got {noise!r}")
             sigma_0 = float(sigmas[0])
-            if param.name == "flow":
-                start = start * (1.0 - sigma_0)
+            alpha = param.alpha(sigma_0)  # the data's weight in the state: 1 for VE
+            if alpha != 1.0:
+                start = start * alpha
             start = start + noise.astype(ms.float32) * sigma_0
         return self._integrate(
-            denoiser, start, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+            denoiser,
+            param,
+            max_sigma,
+            start,
+            sigmas,
+            cond,
+            uc,
+            generator,
+            noise_sampler,
+            callback,
+            model_kwargs,
+            disable,
         )
 
     def _integrate(
-        self, denoiser, x, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+        self, denoiser, param, max_sigma, x, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
     ) -> Tensor:
         """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule."""
-        param = parametrization.of(denoiser)
         run = SamplingRun(
             denoiser=denoiser,
             guider=self.guider,
@@ -360,7 +380,7 @@ class BaseDiffusionSampler:
             progress=self.verbose if disable is None else not disable,
             label=type(self).__name__,
             check_finite=self.check_finite,
-            max_sigma=self.max_model_sigma(sigmas, param),
+            max_sigma=max_sigma,
         )
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
@@ -406,7 +426,8 @@ class StepModel:
 
     def report(self, x: Tensor, denoised: Tensor) -> None:
         run = self.run
-        run.report(x, float(run.sigmas[run.i]), self.level, denoised)
+        if run.callback is not None:  # no work on the hot path without a callback
+            run.report(x, float(run.sigmas[run.i]), self.level, denoised)
 
 
 def _describe_denoiser(denoiser: Any) -> str:

@@ -52,6 +52,7 @@ from .samplers import (
     LCMSampler,
     Level,
     LinearMultistepSampler,
+    UniPCSampler,
 )
 from .scalings import (
     EDMScaling,
@@ -126,6 +127,7 @@ __all__ = [
     "SpatiotemporalPredictionGuider",
     "TrapezoidPredictionGuider",
     "TrianglePredictionGuider",
+    "UniPCSampler",
     "Txt2NoisyDiscretizationWrapper",
     "VScaling",
     "VPDiscretization",

@@ -72,8 +72,17 @@ def sampler_block(config: Mapping | DictConfig) -> Mapping | DictConfig:
 
 def load_denoiser(source: str | os.PathLike | Mapping | DictConfig, *, allow_imports: bool = False) -> Any:
     """Build the ``Denoiser`` / ``DiscreteDenoiser`` a model config describes (see :data:`DENOISER_KEYS`), so one sgm
-    or mindone model YAML gives both halves: ``load_denoiser(cfg).bind(net)`` and ``load_sampler(cfg)``."""
+    or mindone model YAML gives both halves: ``load_denoiser(cfg).bind(net)`` and ``load_sampler(cfg)``.
+
+    A diffusers scheduler config (see :func:`load_sampler`) gives its model half: ``.bind(network)`` calls
+    ``network(x_in, timestep, cond, **model_kwargs)`` as the diffusers pipeline does."""
+    from . import diffusers_schedulers
+
+    if diffusers_schedulers.is_scheduler_config(source):
+        return diffusers_schedulers.load_scheduler(source).denoiser
     config = load_config(source)
+    if diffusers_schedulers.is_scheduler_config(config):
+        return diffusers_schedulers.load_scheduler(config).denoiser
     if "target" not in config:
         for key in DENOISER_KEYS:
             block = _select(config, key)
@@ -83,13 +92,28 @@ def load_denoiser(source: str | os.PathLike | Mapping | DictConfig, *, allow_imp
     return instantiate_from_config(config, allow_imports=allow_imports)
 
 
-def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_imports: bool = False) -> Any:
+def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_imports: bool = False, **options) -> Any:
     """Build the sampler described by ``source`` (see :data:`SAMPLER_KEYS` for where it is looked up).
 
     ``allow_imports=True`` lets targets that are not registered plugins be imported by dotted name; leave it off for
     configs you did not write.
+
+    ``source`` may also be a diffusers scheduler config: a path to ``scheduler_config.json``, a model folder holding
+    ``scheduler/scheduler_config.json``, a dict with ``_class_name`` (or a YAML block ``target: <scheduler class>``
+    with the JSON's fields as ``params``), or a shipped name (``configs/diffusers/``). The result is the equivalent
+    sampler, with the scheduler's schedule and initial-noise scaling; ``options`` go to its constructor
+    (``num_steps``, ``guider_config``, ``graph_loop``, ``eta`` for DDIM...) or, for dynamically shifted flow
+    schedules, to the schedule (``mu`` or ``image_seq_len``, ``pipeline_sigmas``).
     """
-    return instantiate_from_config(sampler_block(load_config(source)), allow_imports=allow_imports)
+    from . import diffusers_schedulers
+
+    config = source if diffusers_schedulers.is_scheduler_config(source) else load_config(source)
+    if diffusers_schedulers.is_scheduler_config(config):
+        options = dict(options)
+        return diffusers_schedulers.load_scheduler(config, options).build_sampler(**options)
+    if options:
+        raise TypeError(f"load_sampler: options ({', '.join(options)}) apply only to diffusers scheduler configs")
+    return instantiate_from_config(sampler_block(config), allow_imports=allow_imports)
 
 
 # mindone's ``init_sampling(steps, sampler, guider, guidance_scale, discretization, ...)`` as a config block, e.g.

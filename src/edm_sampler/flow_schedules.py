@@ -292,8 +292,9 @@ class FlowMatchDiscretization(Discretization):
     has them, and need one of the three respacings.
     ``invert_sigmas`` (Mochi) and diffusers' ``stochastic_sampling`` are not offered.
 
-    Note that diffusers' Flux pipelines do not use the default path of ``set_timesteps``: they pass their own
-    ``sigmas = linspace(1, 1 / n, n)`` (shifted by ``mu`` inside the scheduler), which this class does not produce.
+    diffusers' Flux pipelines (and Qwen-Image, Flux 2, ...) do not use the default path of ``set_timesteps``: they pass
+    their own ``sigmas = linspace(1, 1 / n, n)``, which the scheduler then shifts; ``pipeline_sigmas=True`` starts
+    from those instead of the training grid (steps 2-4 are the same).
 
     Precision: diffusers builds the training grid and its ``sigma_min`` in float32 and casts the result to float32;
     here all of it is float64, so ``sigma_min`` and the schedule differ from diffusers' by float32 rounding (below
@@ -326,8 +327,10 @@ class FlowMatchDiscretization(Discretization):
         use_beta_sigmas: bool = False,
         sigma_min: float | None = None,
         sigma_max: float | None = None,
+        pipeline_sigmas: bool = False,
     ):
         self.num_train_timesteps = checks.integer("num_train_timesteps", num_train_timesteps, minimum=2)
+        self.pipeline_sigmas = _flag("pipeline_sigmas", pipeline_sigmas)
         self.shift = checks.real("shift", shift, positive=True)
         self.use_dynamic_shifting = _flag("use_dynamic_shifting", use_dynamic_shifting)
         self.mu = None if mu is None else checks.real("mu", mu)
@@ -425,7 +428,10 @@ class FlowMatchDiscretization(Discretization):
 
     def get_sigmas(self, n: int) -> np.ndarray:
         n_train = self.num_train_timesteps
-        sigmas = np.linspace(self._train_sigma_max * n_train, self._train_sigma_min * n_train, n) / n_train
+        if self.pipeline_sigmas:  # what the Flux-type pipelines pass to set_timesteps(sigmas=...)
+            sigmas = np.linspace(1.0, 1.0 / n, n)
+        else:
+            sigmas = np.linspace(self._train_sigma_max * n_train, self._train_sigma_min * n_train, n) / n_train
         if self.use_dynamic_shifting:
             factor = math.exp(self._mu) if self.time_shift_type == "exponential" else self._mu
         else:

@@ -45,6 +45,7 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "dpmpp_sde": ("samplers", "DPMPPSDESampler", None, None),
     "dpmpp_2m_sde": ("samplers", "DPMPP2MSDESampler", None, None),
     "dpmpp_3m_sde": ("samplers", "DPMPP3MSDESampler", None, None),
+    "unipc": ("samplers", "UniPCSampler", None, None),
     "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
     "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
     "img2img": ("discretization", "Img2ImgDiscretizationWrapper", "discretizer", "discretizer"),

@@ -7,7 +7,8 @@
 * :mod:`.multistep`: multistep samplers (DPM-Solver++(2M), linear multistep);
 * :mod:`.consistency`: latent-consistency-model sampling;
 * :mod:`.dpm`: DPM-Solver-2 and its ancestral form (k-diffusion);
-* :mod:`.sde`: DPM-Solver++ SDE samplers on Brownian noise (k-diffusion).
+* :mod:`.sde`: DPM-Solver++ SDE samplers on Brownian noise (k-diffusion);
+* :mod:`.unipc`: the UniPC predictor-corrector (diffusers' ``UniPCMultistepScheduler``).
 """
 
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
@@ -17,6 +18,7 @@ from .dpm import DPM2AncestralSampler, DPM2Sampler
 from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
 from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
 from .sde import DPMPP2MSDESampler, DPMPP3MSDESampler, DPMPPSDESampler
+from .unipc import UniPCSampler
 
 __all__ = [
     "AncestralSampler",
@@ -36,6 +38,7 @@ __all__ = [
     "Level",
     "NOT_EVALUATED",
     "LinearMultistepSampler",
+    "UniPCSampler",
     "get_ancestral_step",
     "lms_coefficients",
 ]

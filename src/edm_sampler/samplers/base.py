@@ -41,7 +41,7 @@ from .options import declared
 
 logger = logging.getLogger(__name__)
 
-INIT_NOISE = ("sgm", "edm", "prescaled")
+INIT_NOISE = ("sgm", "edm", "prescaled", "vp")
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
 Plan = Iterator[dict]
 NoiseFn = Callable[[float, float], Tensor]
@@ -97,7 +97,10 @@ class BaseDiffusionSampler:
             ``x`` is unit noise, scaled by ``sqrt(1 + sigma_0**2)`` as sgm/mindone do), ``"edm"`` (unit noise
             scaled by ``sigma_0`` as NVlabs/edm does) or ``"prescaled"`` (k-diffusion: ``x`` is used as given).
             For a flow model (``parametrization="flow"``) unit noise is scaled by ``sigma_0`` under ``"sgm"`` and
-            ``"edm"`` (the flow state at ``sigma_0`` is ``sigma_0 * noise``; 1 at the usual start).
+            ``"edm"`` (the flow state at ``sigma_0`` is ``sigma_0 * noise``; 1 at the usual start). ``"vp"``
+            (diffusers' DDIM-type schedulers) takes and returns variance-preserving latents ``x_t = x /
+            sqrt(1 + sigma^2)``: ``x`` is scaled as under ``"sgm"`` and the result by ``1 / sqrt(1 + sigma_N^2)``
+            (1 when the schedule ends at 0); for flow models it is ``"prescaled"`` (their state is the latent).
         check_finite: when NaN/Inf model outputs raise :class:`ModelOutputError`: ``"call"`` (default: when the call
             ends, if the result holds NaN/Inf; one check per call), ``"step"`` (at the evaluation that produced
             them, naming its step and sigma; one check and host sync per evaluation) or ``"off"``.
@@ -205,9 +208,10 @@ class BaseDiffusionSampler:
 
     def initial_scale(self, sigma_0: float, param: Parametrization | str = "ve") -> float:
         """Factor applied to the incoming ``x`` (see ``init_noise``) for a model of parametrization ``param``."""
-        if self.init_noise == "prescaled":
+        flow = parametrization.get(param).name == "flow"
+        if self.init_noise == "prescaled" or (self.init_noise == "vp" and flow):
             return 1.0
-        if self.init_noise == "sgm" and parametrization.get(param).name == "ve":
+        if self.init_noise in ("sgm", "vp") and not flow:
             return math.sqrt(1.0 + sigma_0**2)
         return sigma_0
 
@@ -385,6 +389,8 @@ class BaseDiffusionSampler:
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
         x = self.sample(run, x)
+        if self.init_noise == "vp" and param.name == "ve" and sigmas[-1] > 0:  # back to the VP latent
+            x = x * (1.0 / math.sqrt(1.0 + float(sigmas[-1]) ** 2))
         run.finish(x)
         self.last_nfe = run.nfe
         return x

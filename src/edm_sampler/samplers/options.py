@@ -56,6 +56,28 @@ def choice(default: str, allowed: tuple[str, ...], doc: str = "") -> Option:
     return Option(default, lambda name, value: checks.choice(name, value, allowed), doc)
 
 
+def flag(default: bool, doc: str = "") -> Option:
+    """A True/False parameter (stored as a Python bool; 0/1 and strings are refused)."""
+
+    def check(name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+        return value
+
+    return Option(default, check, doc)
+
+
+def steps(default: tuple = (), doc: str = "") -> Option:
+    """A set of step indices (0-based), stored as a sorted tuple of ints (a list from YAML is accepted)."""
+
+    def check(name: str, value: Any) -> tuple:
+        if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+            raise TypeError(f"{name} must be a list of step indices, got {value!r}")
+        return tuple(sorted({checks.integer(f"{name}[]", v, minimum=0) for v in value}))
+
+    return Option(tuple(default), check, doc)
+
+
 def declared(cls: type) -> dict[str, Option]:
     """The options of ``cls`` in constructor order: those of its bases first, then its own in declaration order."""
     found: dict[str, Option] = {}

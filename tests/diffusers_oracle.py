@@ -1,0 +1,137 @@
+"""diffusers (PyTorch, CPU) as the test oracle for scheduler configs: its own pipeline loop in float64, and the same
+loop through edm_sampler, both recording every network call.
+
+Only imported by tests that first ``pytest.importorskip("diffusers")``. diffusers builds its training tables in
+float32; :func:`float64_scheduler` rebuilds them in float64 from the config (written here from the published
+formulas, independently of edm_sampler), so the reference is float64 up to diffusers' own float32 casts of the
+inference sigmas (about 6e-8 relative).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+
+import numpy as np
+import torch
+
+import mindspore as ms
+from mindspore import Tensor, ops
+
+import edm_sampler as es
+
+
+def betas64(config: dict) -> np.ndarray:
+    T = config.get("num_train_timesteps", 1000)
+    if config.get("trained_betas") is not None:
+        return np.asarray(config["trained_betas"], np.float64)
+    start, end = config.get("beta_start", 0.0001), config.get("beta_end", 0.02)
+    kind = config.get("beta_schedule", "linear")
+    if kind == "linear":
+        return np.linspace(start, end, T)
+    if kind == "scaled_linear":
+        return np.linspace(start**0.5, end**0.5, T) ** 2
+    assert kind == "squaredcos_cap_v2", kind
+
+    def bar(t):
+        return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
+
+    return np.array([min(1 - bar((i + 1) / T) / bar(i / T), 0.999) for i in range(T)])
+
+
+def zero_snr(betas: np.ndarray) -> np.ndarray:
+    root = np.sqrt(np.cumprod(1 - betas))
+    root = (root - root[-1]) * root[0] / (root[0] - root[-1])
+    bar = root**2
+    return 1 - np.concatenate([bar[:1], bar[1:] / bar[:-1]])
+
+
+def float64_scheduler(config: dict):
+    """diffusers' scheduler for ``config`` with its training tables rebuilt in float64."""
+    import diffusers
+
+    scheduler = getattr(diffusers, config["_class_name"]).from_config(config)
+    config = {**scheduler.config, "_class_name": config["_class_name"]}  # with the class's own defaults
+    if hasattr(scheduler, "alphas_cumprod"):
+        betas = betas64(config)
+        if config.get("rescale_betas_zero_snr"):
+            betas = zero_snr(betas)
+        alphas_cumprod = np.cumprod(1 - betas)
+        if config.get("rescale_betas_zero_snr") and "Euler" in config["_class_name"]:
+            alphas_cumprod[-1] = 2.0**-24
+        scheduler.betas = torch.from_numpy(betas)
+        scheduler.alphas = torch.from_numpy(1 - betas)
+        scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
+        if hasattr(scheduler, "final_alpha_cumprod"):
+            one = config.get("set_alpha_to_one", scheduler.config.set_alpha_to_one)
+            scheduler.final_alpha_cumprod = torch.tensor(1.0 if one else alphas_cumprod[0], dtype=torch.float64)
+    return scheduler
+
+
+def torch_model(x_in, t):
+    """The test network (any prediction type): a smooth, nonlinear function of the input and the timestep."""
+    return torch.tanh(0.7 * x_in) * torch.cos(t / 300.0) + 0.05 * x_in
+
+
+class MindSporeModel:
+    """The same network in MindSpore, called as ``network(x_in, timestep, cond)``; records every call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, x_in, timestep, cond):
+        self.calls.append((x_in.asnumpy().astype(np.float64), timestep.asnumpy().astype(np.float64)))
+        t = timestep.reshape((-1,) + (1,) * (x_in.ndim - 1))
+        return ops.tanh(0.7 * x_in) * ops.cos(t / 300.0) + 0.05 * x_in
+
+
+def run_diffusers(config: dict, n: int, noise: np.ndarray, noises=(), set_timesteps=None, step=None):
+    """diffusers' pipeline loop in float64: ``(result, calls)``, calls = [(x_in, t)]."""
+    scheduler = float64_scheduler(config)
+    module = importlib.import_module(type(scheduler).__module__)
+    pending = [torch.from_numpy(z) for z in noises]
+    original = getattr(module, "randn_tensor", None)
+    if original is not None:
+        module.randn_tensor = lambda shape, **kw: pending.pop(0)
+    try:
+        scheduler.set_timesteps(n, **(set_timesteps or {}))
+        latents = torch.from_numpy(noise) * getattr(scheduler, "init_noise_sigma", 1.0)  # flow: 1
+        calls = []
+        for t in scheduler.timesteps:
+            x_in = scheduler.scale_model_input(latents, t) if hasattr(scheduler, "scale_model_input") else latents
+            t64 = torch.as_tensor(t, dtype=torch.float64)
+            calls.append((x_in.numpy().copy(), float(t)))
+            latents = scheduler.step(torch_model(x_in, t64), t, latents, **(step or {})).prev_sample
+    finally:
+        if original is not None:
+            module.randn_tensor = original
+    return latents.numpy(), calls
+
+
+def run_edm_sampler(config, n: int, noise: np.ndarray, noises=(), graph_loop=False, **options):
+    """The same run through ``load_sampler`` / ``load_denoiser``: ``(result, calls, sampler)`` (no calls recorded
+    with ``graph_loop``, which needs an ``nn.Cell``)."""
+    sampler = es.load_sampler(config, num_steps=n, graph_loop=graph_loop, **options)
+    model = CellModel() if graph_loop else MindSporeModel()
+    denoiser = es.load_denoiser(config).bind(model, dtype=ms.float32)
+    levels = sampler.discretization(n)
+    queue = list(noises)
+
+    def noise_sampler(sigma, sigma_next):  # the i-th step's draw, whatever the sampler draws before it
+        i = int(np.argmin(np.abs(levels - sigma)))
+        return Tensor(queue[i].astype(np.float32))
+
+    out = sampler(denoiser, Tensor(noise.astype(np.float32)), noise_sampler=noise_sampler if noises else None)
+    return out.asnumpy().astype(np.float64), getattr(model, "calls", None), sampler
+
+
+def relative(a, b) -> float:
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / max(np.linalg.norm(np.asarray(b)), 1e-30))
+
+
+class CellModel(ms.nn.Cell):
+    """The test network as an ``nn.Cell`` (for graph mode and the compiled loop; records nothing)."""
+
+    def construct(self, x_in, timestep, cond):
+        t = timestep.reshape((-1,) + (1,) * (x_in.ndim - 1))
+        return ops.tanh(0.7 * x_in) * ops.cos(t / 300.0) + 0.05 * x_in

@@ -1,0 +1,285 @@
+"""diffusers scheduler configs through load_sampler / load_denoiser: the same network calls (count, x_in, timestep)
+and the same result as diffusers' own pipeline loop, on identical injected noise, for every supported class and the
+fields that change the numbers."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("diffusers")
+
+from diffusers_oracle import relative, run_diffusers, run_edm_sampler  # noqa: E402
+
+SD = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012}
+SHAPE = (2, 3, 6, 6)
+
+CASES = {
+    # Euler: SDXL's config, then every field that changes the numbers
+    "euler_sdxl": (
+        {"_class_name": "EulerDiscreteScheduler", **SD, "timestep_spacing": "leading", "steps_offset": 1},
+        8,
+    ),
+    "euler_linspace": ({"_class_name": "EulerDiscreteScheduler", **SD}, 7),
+    "euler_trailing_v": (
+        {
+            "_class_name": "EulerDiscreteScheduler",
+            **SD,
+            "timestep_spacing": "trailing",
+            "prediction_type": "v_prediction",
+        },
+        6,
+    ),
+    "euler_karras": ({"_class_name": "EulerDiscreteScheduler", **SD, "use_karras_sigmas": True}, 9),
+    "euler_exponential_range": (
+        {
+            "_class_name": "EulerDiscreteScheduler",
+            **SD,
+            "use_exponential_sigmas": True,
+            "sigma_min": 0.05,
+            "sigma_max": 10.0,
+        },
+        6,
+    ),
+    "euler_beta_sample": (
+        {"_class_name": "EulerDiscreteScheduler", "use_beta_sigmas": True, "prediction_type": "sample"},
+        6,
+    ),
+    "euler_sigma_min_final": ({"_class_name": "EulerDiscreteScheduler", **SD, "final_sigmas_type": "sigma_min"}, 5),
+    "euler_svd": (
+        {
+            "_class_name": "EulerDiscreteScheduler",
+            **SD,
+            "prediction_type": "v_prediction",
+            "timestep_type": "continuous",
+            "use_karras_sigmas": True,
+            "sigma_min": 0.002,
+            "sigma_max": 700.0,
+            "timestep_spacing": "leading",
+            "steps_offset": 1,
+        },
+        8,
+    ),
+    "euler_zero_snr": (
+        {
+            "_class_name": "EulerDiscreteScheduler",
+            **SD,
+            "rescale_betas_zero_snr": True,
+            "prediction_type": "v_prediction",
+            "timestep_spacing": "trailing",
+        },
+        6,
+    ),
+    "euler_cosine": ({"_class_name": "EulerDiscreteScheduler", "beta_schedule": "squaredcos_cap_v2"}, 6),
+    "heun": ({"_class_name": "HeunDiscreteScheduler", **SD}, 5),
+    "heun_karras_leading": (
+        {
+            "_class_name": "HeunDiscreteScheduler",
+            **SD,
+            "use_karras_sigmas": True,
+            "timestep_spacing": "leading",
+            "steps_offset": 1,
+        },
+        5,
+    ),
+    "kdpm2_leading": (
+        {"_class_name": "KDPM2DiscreteScheduler", **SD, "timestep_spacing": "leading", "steps_offset": 1},
+        5,
+    ),
+    "lms": ({"_class_name": "LMSDiscreteScheduler", **SD}, 8),
+    "lms_karras_v": (
+        {"_class_name": "LMSDiscreteScheduler", **SD, "use_karras_sigmas": True, "prediction_type": "v_prediction"},
+        7,
+    ),
+    "ddim_sd21": (
+        {
+            "_class_name": "DDIMScheduler",
+            **SD,
+            "clip_sample": False,
+            "prediction_type": "v_prediction",
+            "set_alpha_to_one": False,
+            "steps_offset": 1,
+        },
+        10,
+    ),
+    "ddim_alpha_one_linear": ({"_class_name": "DDIMScheduler", "clip_sample": False}, 7),
+    "edm_euler": ({"_class_name": "EDMEulerScheduler"}, 7),
+    "edm_euler_exponential_v": (
+        {
+            "_class_name": "EDMEulerScheduler",
+            "sigma_schedule": "exponential",
+            "prediction_type": "v_prediction",
+            "sigma_data": 0.7,
+            "sigma_max": 40.0,
+        },
+        6,
+    ),
+    "unipc": ({"_class_name": "UniPCMultistepScheduler", **SD}, 8),
+    "unipc_bh1_order3_leading_v": (
+        {
+            "_class_name": "UniPCMultistepScheduler",
+            **SD,
+            "solver_type": "bh1",
+            "solver_order": 3,
+            "timestep_spacing": "leading",
+            "steps_offset": 1,
+            "prediction_type": "v_prediction",
+            "final_sigmas_type": "sigma_min",
+        },  # bh1 to sigma = 0: diffusers computes -inf * 0 (NaN)
+        8,
+    ),
+    "unipc_karras_disabled": (
+        {"_class_name": "UniPCMultistepScheduler", **SD, "use_karras_sigmas": True, "disable_corrector": [0, 2]},
+        7,
+    ),
+    "unipc_exponential_trailing": (
+        {"_class_name": "UniPCMultistepScheduler", "use_exponential_sigmas": True, "timestep_spacing": "trailing"},
+        6,
+    ),
+    "unipc_wan": (
+        {
+            "_class_name": "UniPCMultistepScheduler",
+            "prediction_type": "flow_prediction",
+            "use_flow_sigmas": True,
+            "flow_shift": 3.0,
+            "solver_order": 2,
+        },
+        8,
+    ),
+    "flow_sd3": ({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}, 8),
+    "flow_karras_terminal": (
+        {
+            "_class_name": "FlowMatchEulerDiscreteScheduler",
+            "shift": 2.0,
+            "shift_terminal": 0.05,
+            "use_karras_sigmas": True,
+        },
+        6,
+    ),
+    "flow_heun": ({"_class_name": "FlowMatchHeunDiscreteScheduler", "shift": 3.0}, 5),
+}
+
+# stochastic: (config, steps, {step kwargs for diffusers}, {load_sampler options})
+STOCHASTIC = {
+    "euler_ancestral": ({"_class_name": "EulerAncestralDiscreteScheduler", **SD}, 7, {}, {}),
+    "euler_ancestral_leading_v": (
+        {
+            "_class_name": "EulerAncestralDiscreteScheduler",
+            **SD,
+            "timestep_spacing": "leading",
+            "steps_offset": 1,
+            "prediction_type": "v_prediction",
+        },
+        6,
+        {},
+        {},
+    ),
+    "kdpm2_ancestral_leading": (
+        {"_class_name": "KDPM2AncestralDiscreteScheduler", **SD, "timestep_spacing": "leading", "steps_offset": 1},
+        5,
+        {},
+        {},
+    ),
+    "ddim_eta": (
+        {"_class_name": "DDIMScheduler", **SD, "clip_sample": False, "set_alpha_to_one": False, "steps_offset": 1},
+        8,
+        {"eta": 0.6},
+        {"eta": 0.6},
+    ),
+    "ddpm": ({"_class_name": "DDPMScheduler", "clip_sample": False}, 8, {}, {}),
+    "ddpm_sd_v": (
+        {
+            "_class_name": "DDPMScheduler",
+            **SD,
+            "clip_sample": False,
+            "prediction_type": "v_prediction",
+            "timestep_spacing": "trailing",
+        },
+        6,
+        {},
+        {},
+    ),
+    "lcm": ({"_class_name": "LCMScheduler"}, 4, {}, {}),
+    "lcm_v_scaling": (
+        {
+            "_class_name": "LCMScheduler",
+            "prediction_type": "v_prediction",
+            "timestep_scaling": 5.0,
+            "original_inference_steps": 40,
+        },
+        6,
+        {},
+        {},
+    ),
+    "flow_stochastic": (
+        {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "stochastic_sampling": True},
+        6,
+        {},
+        {},
+    ),
+}
+
+
+# where diffusers' last step has length 0 (final_sigmas_type="sigma_min" on a schedule already ending at sigma_min),
+# edm_sampler leaves that call out
+ZERO_LENGTH_LAST_STEP = {"euler_sigma_min_final"}
+# zero terminal SNR: Euler starts at sigma = 4096 (diffusers' 2**-24 clamp of alpha), where edm_sampler's float32 VE
+# state resolves 4096 * 6e-8 = 2.4e-4 absolute, i.e. about 3e-5 of the state a step later (diffusers in float32 too)
+TOLERANCE = {"euler_zero_snr": 1e-4}
+
+
+def check(ours, theirs, calls_ours, calls_theirs, tol=1e-5, skipped_last=False):
+    if skipped_last:
+        calls_theirs = calls_theirs[:-1]
+    assert len(calls_ours) == len(calls_theirs)
+    for (x_ours, t_ours), (x_theirs, t_theirs) in zip(calls_ours, calls_theirs):
+        assert np.allclose(t_ours, t_theirs, rtol=1e-6, atol=1e-5), (t_ours, t_theirs)
+        assert relative(x_ours, x_theirs) < tol
+    assert relative(ours, theirs) < tol, relative(ours, theirs)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_deterministic_parity(name):
+    config, n = CASES[name]
+    noise = np.random.default_rng(1).standard_normal(SHAPE)
+    theirs, calls_theirs = run_diffusers(config, n, noise)
+    ours, calls_ours, _ = run_edm_sampler(config, n, noise)
+    check(ours, theirs, calls_ours, calls_theirs, TOLERANCE.get(name, 1e-5), name in ZERO_LENGTH_LAST_STEP)
+
+
+@pytest.mark.parametrize("name", sorted(STOCHASTIC))
+def test_stochastic_parity(name):
+    config, n, step, options = STOCHASTIC[name]
+    rng = np.random.default_rng(2)
+    noise = rng.standard_normal(SHAPE)
+    noises = [rng.standard_normal(SHAPE) for _ in range(n)]
+    theirs, calls_theirs = run_diffusers(config, n, noise, noises, step=step)
+    ours, calls_ours, _ = run_edm_sampler(config, n, noise, noises, **options)
+    check(ours, theirs, calls_ours, calls_theirs)
+
+
+@pytest.mark.parametrize("image_seq_len", [256, 1600, 4096])
+def test_flux_dynamic_shift_with_pipeline_sigmas(image_seq_len):
+    """Flux's config and pipeline: mu from the image sequence length, the pipeline's own sigmas linspace(1, 1/n, n)."""
+    config = {
+        "_class_name": "FlowMatchEulerDiscreteScheduler",
+        "shift": 3.0,
+        "use_dynamic_shifting": True,
+        "base_shift": 0.5,
+        "max_shift": 1.15,
+        "base_image_seq_len": 256,
+        "max_image_seq_len": 4096,
+    }
+    n = 6
+    mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (image_seq_len - 256)
+    noise = np.random.default_rng(3).standard_normal(SHAPE)
+    sigmas = np.linspace(1.0, 1.0 / n, n)
+    theirs, calls_theirs = run_diffusers(config, None, noise, set_timesteps={"sigmas": sigmas, "mu": mu})
+    ours, calls_ours, _ = run_edm_sampler(config, n, noise, image_seq_len=image_seq_len, pipeline_sigmas=True)
+    check(ours, theirs, calls_ours, calls_theirs)
+
+
+def test_graph_loop_equals_step_by_step():
+    config, n = CASES["ddim_sd21"]
+    noise = np.random.default_rng(4).standard_normal(SHAPE)
+    eager, _, _ = run_edm_sampler(config, n, noise)
+    compiled, _, _ = run_edm_sampler(config, n, noise, graph_loop=True)
+    assert relative(compiled, eager) < 1e-6

@@ -118,6 +118,22 @@ def check_family(section, real_net_rows, with_torch):
         assert section["sanity"] is None and summary["graph_loop_over_k_diffusion"] is None
 
 
+def check_schedulers(section):
+    """Quick run: three classes, edm_sampler timed; mindone.diffusers' loop timed too where mindone is installed."""
+    from edm_sampler.bench.schedulers import QUICK_CLASSES
+
+    assert section["steps"] == 3 and [r["class"] for r in section["rows"]] == list(QUICK_CLASSES)
+    with_mindone = section["baseline"].startswith("mindone ")
+    if not with_mindone:
+        assert "pip install mindone==0.5.0" in section["baseline"]
+    for r in section["rows"]:
+        assert positive(r["edm_sampler_ms_per_step"])
+        if with_mindone and f"{r['class']}/mindone" not in section["errors"]:
+            assert positive(r["mindone_ms_per_step"]) and positive(r["ratio"])
+        else:
+            assert r["mindone_ms_per_step"] is None and r["ratio"] is None
+
+
 def test_quick_run_writes_every_number(tmp_path):
     path = tmp_path / "bench.json"
     cmd = [sys.executable, "-m", "edm_sampler.bench", "--quick", "--json", str(path)]
@@ -131,6 +147,8 @@ def test_quick_run_writes_every_number(tmp_path):
     assert data["baselines"]["torch"] == ("ok" if TORCH else data["baselines"]["torch"])
     check_per_step(data["sections"]["per_step"], with_torch=TORCH)
     check_real_net(data["sections"]["real_net"], with_torch=TORCH)
+    check_schedulers(data["sections"]["schedulers"])
+    assert "| class | edm_sampler ms/step | mindone.diffusers ms/step |" in result.stdout
     assert "| shape | sampler | churn |" in result.stdout and "| framework | mode | guidance |" in result.stdout
     assert "| sampler | NFE | noise draws edm / k-diff | graph_loop |" in result.stdout
     assert f"DNNL_MAX_CPU_ISA: {env['dnnl']['value']}" in result.stdout
@@ -146,6 +164,7 @@ def test_runs_without_torch_and_restores_pynative(tmp_path, capsys):
     assert data["baselines"]["torch"].startswith("disabled")
     check_per_step(data["sections"]["per_step"], with_torch=False)
     check_real_net(data["sections"]["real_net"], with_torch=False)
+    check_schedulers(data["sections"]["schedulers"])
     assert "not installed" in capsys.readouterr().out
 
 

@@ -130,6 +130,12 @@ def test_flow_dynamic_shifting_needs_mu():
             r"final_sigmas_type='sigma_min'.*zero-length",
         ),
         ({"_class_name": "UniPCMultistepScheduler", "solver_type": "rk4"}, r"solver_type='rk4'.*'bh1', 'bh2'"),
+        ({"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "dpmsolver"}, r"final_sigmas_type='zero'"),
+        ({"_class_name": "DPMSolverMultistepScheduler", "variance_type": "learned_range"}, r"variance_type"),
+        (
+            {"_class_name": "DPMSolverMultistepScheduler", "use_lu_lambdas": True, "use_karras_sigmas": True},
+            r"use_lu_lambdas and use_karras_sigmas",
+        ),
         (
             {"_class_name": "UniPCMultistepScheduler", "use_flow_sigmas": True, "prediction_type": "v_prediction"},
             r"prediction_type='v_prediction'.*'flow_prediction', 'epsilon'",

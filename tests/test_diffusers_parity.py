@@ -144,6 +144,91 @@ CASES = {
         },
         8,
     ),
+    "plms_sd15": (
+        {"_class_name": "PNDMScheduler", **SD, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1},
+        10,
+    ),
+    # (with v_prediction diffusers' PNDM combines raw v outputs of different timesteps, then converts them with the
+    # current one; edm_sampler combines the noise predictions, as PNDM is published: not compared)
+    "plms_alpha_one": ({"_class_name": "PNDMScheduler", "skip_prk_steps": True, "set_alpha_to_one": True}, 6),
+    "pndm_prk": ({"_class_name": "PNDMScheduler", **SD, "steps_offset": 1}, 6),
+    "deis": ({"_class_name": "DEISMultistepScheduler", **SD}, 8),
+    "deis_order3_leading": (
+        {"_class_name": "DEISMultistepScheduler", "solver_order": 3, "timestep_spacing": "leading", "steps_offset": 1},
+        7,
+    ),
+    "deis_karras": ({"_class_name": "DEISMultistepScheduler", **SD, "use_karras_sigmas": True}, 8),
+    "deis_flow": (
+        {
+            "_class_name": "DEISMultistepScheduler",
+            "use_flow_sigmas": True,
+            "flow_shift": 3.0,
+            "prediction_type": "flow_prediction",
+        },
+        7,
+    ),
+    "ipndm": ({"_class_name": "IPNDMScheduler"}, 8),
+    "dpm_2m": ({"_class_name": "DPMSolverMultistepScheduler", **SD}, 8),
+    "dpm_3m_heun_leading_v": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            "solver_order": 3,
+            "solver_type": "heun",
+            "timestep_spacing": "leading",
+            "steps_offset": 1,
+            "prediction_type": "v_prediction",
+        },
+        9,
+    ),
+    "dpm_noise_karras_sigma_min": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            **SD,
+            "algorithm_type": "dpmsolver",
+            "use_karras_sigmas": True,
+            "final_sigmas_type": "sigma_min",
+            "euler_at_final": True,
+        },
+        7,
+    ),
+    "dpm_lu_cosine_clipped": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            "beta_schedule": "squaredcos_cap_v2",
+            "use_lu_lambdas": True,
+            "lambda_min_clipped": -5.1,
+        },
+        6,
+    ),
+    "dpm_clipped_trailing": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            "beta_schedule": "squaredcos_cap_v2",
+            "lambda_min_clipped": -5.1,
+            "timestep_spacing": "trailing",
+        },
+        6,
+    ),
+    "dpm_flow_sana": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            "use_flow_sigmas": True,
+            "flow_shift": 3.0,
+            "prediction_type": "flow_prediction",
+        },
+        8,
+    ),
+    "dpm_singlestep_3": ({"_class_name": "DPMSolverSinglestepScheduler", **SD, "solver_order": 3}, 8),
+    "dpm_singlestep_2_exponential": (
+        {
+            "_class_name": "DPMSolverSinglestepScheduler",
+            "use_exponential_sigmas": True,
+            "algorithm_type": "dpmsolver",
+            "final_sigmas_type": "sigma_min",
+        },
+        7,
+    ),
+    "edm_dpm": ({"_class_name": "EDMDPMSolverMultistepScheduler"}, 8),
     "flow_sd3": ({"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}, 8),
     "flow_karras_terminal": (
         {
@@ -198,6 +283,68 @@ STOCHASTIC = {
         {},
     ),
     "lcm": ({"_class_name": "LCMScheduler"}, 4, {}, {}),
+    "sa_solver": ({"_class_name": "SASolverScheduler", **SD}, 8, {}, {}),
+    "sa_solver_43_noise_leading": (
+        {
+            "_class_name": "SASolverScheduler",
+            "predictor_order": 3,
+            "corrector_order": 4,
+            "steps_offset": 1,
+            "algorithm_type": "noise_prediction",
+            "timestep_spacing": "leading",
+        },
+        9,
+        {},
+        {},
+    ),
+    "sa_solver_karras": ({"_class_name": "SASolverScheduler", **SD, "use_karras_sigmas": True}, 8, {}, {}),
+    "sa_solver_flow": (
+        {
+            "_class_name": "SASolverScheduler",
+            "use_flow_sigmas": True,
+            "flow_shift": 3.0,
+            "prediction_type": "flow_prediction",
+        },
+        8,
+        {},
+        {},
+    ),
+    "tcd": ({"_class_name": "TCDScheduler"}, 4, {"eta": 0.3}, {}),
+    "tcd_gamma_v": (
+        {"_class_name": "TCDScheduler", "prediction_type": "v_prediction", "original_inference_steps": 40},
+        6,
+        {"eta": 0.7},
+        {"gamma": 0.7},
+    ),
+    "dpm_sde_2m": (
+        {"_class_name": "DPMSolverMultistepScheduler", **SD, "algorithm_type": "sde-dpmsolver++"},
+        7,
+        {},
+        {},
+    ),
+    "dpm_sde_noise_1": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            "algorithm_type": "sde-dpmsolver",
+            "solver_order": 1,
+            "final_sigmas_type": "sigma_min",
+        },
+        6,
+        {},
+        {},
+    ),
+    "dpm_singlestep_sde": (
+        {"_class_name": "DPMSolverSinglestepScheduler", "algorithm_type": "sde-dpmsolver++"},
+        6,
+        {},
+        {},
+    ),
+    "edm_dpm_sde": (
+        {"_class_name": "EDMDPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++"},
+        6,
+        {},
+        {},
+    ),
     "lcm_v_scaling": (
         {
             "_class_name": "LCMScheduler",
@@ -220,15 +367,24 @@ STOCHASTIC = {
 
 # where diffusers' last step has length 0 (final_sigmas_type="sigma_min" on a schedule already ending at sigma_min),
 # edm_sampler leaves that call out
-ZERO_LENGTH_LAST_STEP = {"euler_sigma_min_final"}
+ZERO_LENGTH_LAST_STEP = {
+    "euler_sigma_min_final",
+    "deis_karras",
+    "deis_flow",
+    "dpm_singlestep_2_exponential",
+}
+# IPNDM's first call, from pure noise, is multiplied by 0 in diffusers; edm_sampler leaves it out
+ZERO_WEIGHT_FIRST_CALL = {"ipndm"}
 # zero terminal SNR: Euler starts at sigma = 4096 (diffusers' 2**-24 clamp of alpha), where edm_sampler's float32 VE
 # state resolves 4096 * 6e-8 = 2.4e-4 absolute, i.e. about 3e-5 of the state a step later (diffusers in float32 too)
 TOLERANCE = {"euler_zero_snr": 1e-4}
 
 
-def check(ours, theirs, calls_ours, calls_theirs, tol=1e-5, skipped_last=False):
+def check(ours, theirs, calls_ours, calls_theirs, tol=1e-5, skipped_last=False, skipped_first=False):
     if skipped_last:
         calls_theirs = calls_theirs[:-1]
+    if skipped_first:
+        calls_theirs = calls_theirs[1:]
     assert len(calls_ours) == len(calls_theirs)
     for (x_ours, t_ours), (x_theirs, t_theirs) in zip(calls_ours, calls_theirs):
         assert np.allclose(t_ours, t_theirs, rtol=1e-6, atol=1e-5), (t_ours, t_theirs)
@@ -240,9 +396,17 @@ def check(ours, theirs, calls_ours, calls_theirs, tol=1e-5, skipped_last=False):
 def test_deterministic_parity(name):
     config, n = CASES[name]
     noise = np.random.default_rng(1).standard_normal(SHAPE)
-    theirs, calls_theirs = run_diffusers(config, n, noise)
-    ours, calls_ours, _ = run_edm_sampler(config, n, noise)
-    check(ours, theirs, calls_ours, calls_theirs, TOLERANCE.get(name, 1e-5), name in ZERO_LENGTH_LAST_STEP)
+    ours, calls_ours, sampler = run_edm_sampler(config, n, noise)
+    theirs, calls_theirs = run_diffusers(config, n, noise, levels=sampler.discretization(n))
+    check(
+        ours,
+        theirs,
+        calls_ours,
+        calls_theirs,
+        TOLERANCE.get(name, 1e-5),
+        name in ZERO_LENGTH_LAST_STEP,
+        name in ZERO_WEIGHT_FIRST_CALL,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(STOCHASTIC))

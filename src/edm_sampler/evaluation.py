@@ -1,8 +1,9 @@
 """Quality versus NFE: every sampler at several model-evaluation budgets, on models whose answer is known exactly.
 
 ``edm-sampler eval`` runs each sampler deterministically, so the errors are ODE (discretization) errors:
-``s_churn=0`` for the EDM family and ``eta=0`` for the ancestral and SDE samplers; samplers without a deterministic
-setting (LCM) are left out. For each budget it uses the most steps whose NFE does not exceed it. The models:
+``s_churn=0`` for the EDM family, ``eta=0`` for the ancestral and SDE samplers, ``tau=0`` for SA-Solver and
+``gamma=0`` for TCD; samplers without a deterministic setting (LCM) are left out. For each budget it uses the most
+steps whose NFE does not exceed it. The models:
 
 * ``gaussian``: N(0, 0.5^2 I) data in 16-D. The probability-flow ODE has a closed-form solution, so the error is the
   max and RMS difference from the exact solution of the same starting noise, relative to the solution's RMS.
@@ -188,9 +189,9 @@ def _is_default_schedule(obj: Any) -> bool:
 
 
 def build_sampler(name: str, schedule: str, guider: Any = None) -> BaseDiffusionSampler:
-    """The sampler ``name`` on ``schedule``, with its noise switched off (``s_churn=0``, ``eta=0``)."""
+    """The sampler ``name`` on ``schedule``, its noise switched off (``s_churn``, ``eta``, ``tau``, ``gamma`` 0)."""
     cls = resolve(name)
-    ode = {key: 0.0 for key in ("s_churn", "eta") if key in inspect.signature(cls).parameters}
+    ode = {key: 0.0 for key in ("s_churn", "eta", "tau", "gamma") if key in inspect.signature(cls).parameters}
     return cls(discretization_config=schedule_config(schedule), guider_config=guider, **ode)
 
 
@@ -417,6 +418,8 @@ def evaluate(
         if hasattr(task, "floor"):
             rows += [Row(model, FLOOR, "-", 0, 0, 0, m, v) for m, v in task.floor().items()]
         for name in samplers:
+            if model_parametrization(model) not in resolve(name).parametrizations:
+                continue  # a VE-only method (PLMS, PNDM, iPNDM) on a flow model
             for schedule in schedules_for(model, schedules):
                 rows += evaluate_sampler(model, task, name, schedule, budgets)
         if progress:
@@ -752,7 +755,7 @@ def run(args: argparse.Namespace) -> int:
     comparison = comparison_table(rows)
     if comparison:
         print(comparison)
-    print(f"\nsamplers run deterministically (s_churn=0, eta=0); seed {args.seed}; {seconds:.1f} s")
+    print(f"\nsamplers run deterministically (s_churn, eta, tau, gamma = 0); seed {args.seed}; {seconds:.1f} s")
     write_csv(rows, args.csv)
     print(f"wrote {args.csv}")
     if args.plot:

@@ -15,7 +15,7 @@ import time
 import mindspore as ms
 
 from ..commands import DNNL_VAR
-from . import machine, overhead, realnet, report, torch_baselines
+from . import machine, overhead, realnet, report, schedulers, torch_baselines
 from .timing import attempt
 
 
@@ -64,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         "baselines": {"torch": "ok" if tb is not None else reason},
         "sections": {},
     }
-    sections = {"per-step": ("per_step", overhead.run), "real-net": ("real_net", realnet.run)}
+    sections = {
+        "per-step": ("per_step", overhead.run),
+        "real-net": ("real_net", realnet.run),
+        "schedulers": ("schedulers", schedulers.run),
+    }
     with machine.CpuLoad() as load:
         for name in args.sections:
             key, section = sections[name]

@@ -6,7 +6,7 @@ import argparse
 
 from ..commands import positive_int
 
-SECTIONS = ("per-step", "real-net")
+SECTIONS = ("per-step", "real-net", "schedulers")
 DEFAULT_SHAPES = ((1, 4, 128, 128), (8, 4, 64, 64), (64, 3, 32, 32))
 # The real-net section's sampler family, by k-diffusion's names (sample_<name>); bench.family maps them to samplers.
 FAMILY = (
@@ -46,8 +46,9 @@ QUICK = {
 
 DESCRIPTION = """\
 Benchmark edm_sampler on MindSpore (CPU) against a mindone-style sampler loop, k-diffusion on PyTorch and a
-memory-traffic floor (section per-step), and end to end on a real network in PyNative and graph mode (section
-real-net). Every variant of a section is timed in one process, round-robin; medians are reported."""
+memory-traffic floor (section per-step), end to end on a real network in PyNative and graph mode (section
+real-net), and per diffusers scheduler class against mindone.diffusers' own loop, when mindone is installed (section
+schedulers). Every variant of a section is timed in one process, round-robin; medians are reported."""
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -88,7 +89,7 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         "--sections",
         type=parse_sections,
         default=SECTIONS,
-        help="comma-separated sections to run: per-step, real-net (default: both)",
+        help="comma-separated sections to run: per-step, real-net, schedulers (default: all three)",
     )
     p.add_argument(
         "--shapes",

@@ -327,6 +327,30 @@ def family_text(section: dict, family: dict) -> str:
     return "\n".join(out)
 
 
+def schedulers_text(section: dict) -> str:
+    lines = [
+        f"## diffusers scheduler classes: per-step cost, shape {'x'.join(map(str, section['shape']))}, "
+        f"{section['steps']} steps, one-op network (baseline: {section['baseline']})"
+    ]
+    rows = []
+    for r in section["rows"]:
+        ratio = r["ratio"]
+        theirs = r["mindone_ms_per_step"]
+        failed = section["errors"].get(f"{r['class']}/mindone")
+        rows.append(
+            [
+                r["class"],
+                _num(r["edm_sampler_ms_per_step"]),
+                (_num(theirs) if theirs is not None else ("fails" if failed else "n/a")),
+                f"{ratio:.1f}x" if ratio is not None else "n/a",
+            ]
+        )
+    lines.append(table(["class", "edm_sampler ms/step", "mindone.diffusers ms/step", "mindone / edm_sampler"], rows))
+    for key, error in section["errors"].items():
+        lines.append(f"- {key}: {error.splitlines()[0][:160]}")
+    return "\n".join(lines)
+
+
 def text(results: dict) -> str:
     parts = ["## edm_sampler benchmark", "", *header_lines(results)]
     sections = results["sections"]
@@ -334,6 +358,8 @@ def text(results: dict) -> str:
         parts += ["", per_step_text(sections["per_step"])]
     if "real_net" in sections:
         parts += ["", real_net_text(sections["real_net"])]
+    if "schedulers" in sections and "rows" in sections["schedulers"]:
+        parts += ["", schedulers_text(sections["schedulers"])]
     parts += ["", f"Total run time: {results['elapsed_s']:.1f} s."]
     return "\n".join(parts)
 

@@ -13,6 +13,7 @@ The equivalences, in edm_sampler's VE state ``x = x_t / alpha_t`` (see :mod:`.mo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -31,6 +32,7 @@ from .model import (
     EDMSchedulerScaling,
     IntegerFlowEpsScaling,
     IntegerFlowVelocityScaling,
+    IPNDMScaling,
     LCMSchedulerScaling,
     SchedulerDenoiser,
     SchedulerScaling,
@@ -43,6 +45,8 @@ from .schedule import (
     alpha_family_timesteps,
     flow_family_levels,
     multistep_family_levels,
+    respace,
+    reversed_flow_sigmas,
     sigma_family_levels,
 )
 from .training import TrainingSchedule
@@ -83,7 +87,37 @@ _MULTISTEP = {
     "time_shift_type": "exponential",
 }
 
+_NOT_SINGLESTEP = ("timestep_spacing", "steps_offset", "rescale_betas_zero_snr")  # DPMSolverSinglestep lacks them
+
 DEFAULTS: dict[str, dict[str, Any]] = {
+    "PNDMScheduler": {
+        **_BETAS,
+        "skip_prk_steps": False,
+        "set_alpha_to_one": False,
+        "prediction_type": "epsilon",
+        "timestep_spacing": "leading",
+        "steps_offset": 0,
+    },
+    "DEISMultistepScheduler": {**_MULTISTEP, "algorithm_type": "deis", "solver_type": "logrho"},
+    "IPNDMScheduler": {"num_train_timesteps": 1000, "trained_betas": None},
+    "SASolverScheduler": {
+        **_BETAS,
+        **_SPACING,
+        **_RESPACING,
+        "predictor_order": 2,
+        "corrector_order": 2,
+        "prediction_type": "epsilon",
+        "tau_func": None,
+        "thresholding": False,
+        "dynamic_thresholding_ratio": 0.995,
+        "sample_max_value": 1.0,
+        "algorithm_type": "data_prediction",
+        "lower_order_final": True,
+        "use_flow_sigmas": False,
+        "flow_shift": 1.0,
+        "lambda_min_clipped": -math.inf,
+        "variance_type": None,
+    },
     "UniPCMultistepScheduler": {
         **_MULTISTEP,
         "predict_x0": True,
@@ -154,6 +188,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "timestep_scaling": 10.0,
         "rescale_betas_zero_snr": False,
     },
+    "TCDScheduler": {
+        **_SD_BETAS,
+        **_CLIP,
+        "beta_schedule": "scaled_linear",
+        "original_inference_steps": 50,
+        "clip_sample": False,
+        "set_alpha_to_one": True,
+        "steps_offset": 0,
+        "prediction_type": "epsilon",
+        "timestep_spacing": "leading",
+        "timestep_scaling": 10.0,
+        "rescale_betas_zero_snr": False,
+    },
     "EDMEulerScheduler": {
         "sigma_min": 0.002,
         "sigma_max": 80.0,
@@ -179,6 +226,45 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "stochastic_sampling": False,
     },
     "FlowMatchHeunDiscreteScheduler": {"num_train_timesteps": 1000, "shift": 1.0},
+    "DPMSolverMultistepScheduler": {
+        **_MULTISTEP,
+        "algorithm_type": "dpmsolver++",
+        "solver_type": "midpoint",
+        "euler_at_final": False,
+        "use_lu_lambdas": False,
+        "lambda_min_clipped": -math.inf,
+        "variance_type": None,
+    },
+    "DPMSolverSinglestepScheduler": {
+        **{
+            k: v
+            for k, v in _MULTISTEP.items()
+            if k not in ("timestep_spacing", "steps_offset", "rescale_betas_zero_snr")
+        },
+        "algorithm_type": "dpmsolver++",
+        "solver_type": "midpoint",
+        "lower_order_final": False,
+        "lambda_min_clipped": -math.inf,
+        "variance_type": None,
+    },
+    "EDMDPMSolverMultistepScheduler": {
+        "sigma_min": 0.002,
+        "sigma_max": 80.0,
+        "sigma_data": 0.5,
+        "sigma_schedule": "karras",
+        "num_train_timesteps": 1000,
+        "prediction_type": "epsilon",
+        "rho": 7.0,
+        "solver_order": 2,
+        "thresholding": False,
+        "dynamic_thresholding_ratio": 0.995,
+        "sample_max_value": 1.0,
+        "algorithm_type": "dpmsolver++",
+        "solver_type": "midpoint",
+        "lower_order_final": True,
+        "euler_at_final": False,
+        "final_sigmas_type": "zero",
+    },
 }
 
 
@@ -192,10 +278,11 @@ class Translation:
     denoiser: Denoiser
     schedule: Callable[[], Any]  # builds the discretization (deferred: a dynamic flow shift needs mu first)
     init_noise: str
-    params: dict = field(default_factory=dict)
+    params: dict | Callable[[dict], dict] = field(default_factory=dict)  # or built from the sampler's options
 
     def build_sampler(self, **options):
-        params = {"discretization_config": self.schedule(), "init_noise": self.init_noise, **self.params}
+        own = self.params(options) if callable(self.params) else self.params
+        params = {"discretization_config": self.schedule(), "init_noise": self.init_noise, **own}
         params.update(options)
         return self.sampler(**params)
 
@@ -357,30 +444,48 @@ def _optional(f: Fields, name: str, default=None):
     return f.take(name) if name in f.defaults else default
 
 
-def _multistep_family(f: Fields, options: dict, sampler: type, params: dict) -> Translation:
-    """DPM-Solver, UniPC, DEIS, SA-Solver: the DPM-Solver family's ``set_timesteps`` (VE, or flow sigmas), VP latents
-    in and out, the timestep as the scheduler's int64 (rounded or truncated where diffusers does)."""
+def _multistep_family(f: Fields, options: dict, sampler: type, params: dict, dpm: bool = False) -> Translation:
+    """DPM-Solver, UniPC, SA-Solver: the DPM-Solver family's ``set_timesteps`` (VE, or flow sigmas), VP latents in and
+    out, the timestep as the scheduler's int64 (rounded or truncated where diffusers does). ``dpm``: the DPM-Solver
+    schedulers' variant (``lambda_min_clipped``, ``use_lu_lambdas``, ``variance_type``, their flow sigmas)."""
     _no_clipping(f)
     table = _training(f, terminal_alpha=2.0**-24)
     respacing = _respacing(f)
+    lu = f.flag("use_lu_lambdas") if "use_lu_lambdas" in f.defaults else False
+    if lu and respacing:
+        raise ConfigError(f"{f.origin}: use_lu_lambdas and use_{respacing}_sigmas are both set; diffusers uses one")
     final = f.choice("final_sigmas_type", FINAL_SIGMAS)
-    spacing, offset = f.choice("timestep_spacing", TIMESTEP_SPACINGS), f.take("steps_offset")
-    dynamic = f.flag("use_dynamic_shifting")
-    shift_type = f.choice("time_shift_type", ("exponential", "linear"))
+    spacing = f.choice("timestep_spacing", TIMESTEP_SPACINGS) if "timestep_spacing" in f.defaults else "linspace"
+    offset = _optional(f, "steps_offset", 0)
+    dynamic = f.flag("use_dynamic_shifting") if "use_dynamic_shifting" in f.defaults else False
+    shift_type = _optional(f, "time_shift_type", "exponential")
+    if "variance_type" in f.defaults:
+        f.choice("variance_type", (None,))  # "learned" / "learned_range": the network's extra variance channels
     T = table.num_train_timesteps
     describe = _describe(f)
     if f.flag("use_flow_sigmas"):
-        if respacing:
-            f.refuse(f"use_{respacing}_sigmas", "respaced flow sigmas are not implemented yet")
+        if respacing or lu:
+            f.refuse(f"use_{respacing or 'lu_lambdas'}", "respaced flow sigmas are not implemented yet")
         mu = options.pop("mu", None)
         if dynamic and mu is None:
             raise ConfigError(
                 f"{f.origin}: use_dynamic_shifting=true: pass mu=... to load_sampler, as the pipeline "
                 "passes it to set_timesteps"
             )
-        levels = flow_family_levels(
-            T, f.take("flow_shift"), mu if dynamic else None, shift_type, _optional(f, "shift_terminal"), final
-        )
+        shift = f.take("flow_shift")
+        if dpm:
+            if dynamic:
+                f.refuse("use_dynamic_shifting", "the DPM-Solver schedulers' flow sigmas do not read it")
+            _optional(f, "lambda_min_clipped")
+            last = float(table.sigmas[0]) if final == "sigma_min" else 0.0  # diffusers: the VP table's, even here
+
+            def levels(n: int):
+                return np.append(reversed_flow_sigmas(T, shift, n), last)
+
+        else:
+            levels = flow_family_levels(
+                T, shift, mu if dynamic else None, shift_type, _optional(f, "shift_terminal"), final
+            )
         prediction = f.choice("prediction_type", ("flow_prediction", "epsilon"))
         scaling = (IntegerFlowVelocityScaling if prediction == "flow_prediction" else IntegerFlowEpsScaling)(float(T))
         denoiser = SchedulerDenoiser(scaling, f.class_name)
@@ -388,12 +493,78 @@ def _multistep_family(f: Fields, options: dict, sampler: type, params: dict) -> 
         if dynamic:
             f.refuse("use_dynamic_shifting", "dynamic shifting applies to flow sigmas (use_flow_sigmas=true)")
         f.take("flow_shift")  # no effect without flow sigmas
+        last_timestep = None
+        clip = _optional(f, "lambda_min_clipped", -math.inf)
+        if clip != -math.inf:  # drop the top timesteps whose half-log-SNR -log(sigma) is below the clip
+            last_timestep = T - int(np.searchsorted(-table.log_sigmas[::-1], clip))
         levels = multistep_family_levels(
-            table, spacing, offset, respacing, final, _optional(f, "sigma_min"), _optional(f, "sigma_max")
+            table,
+            spacing,
+            offset,
+            "exponential" if lu else respacing,
+            final,
+            _optional(f, "sigma_min"),
+            _optional(f, "sigma_max"),
+            last_timestep,
+            "table" if dpm else "last",
         )
-        rule = {None: "linear", "karras": "log_round"}.get(respacing, "log_floor")
+        cosine = f.config.get("beta_schedule") == "squaredcos_cap_v2"
+        rounded = (respacing == "karras" and not (dpm and cosine)) or (lu and not cosine)
+        rule = "linear" if not (respacing or lu) else ("log_round" if rounded else "log_floor")
         denoiser = _vp_denoiser(f, table, rule)
     return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, describe), "vp", params)
+
+
+def _dpm_solver(f: Fields, options: dict, sampler: type, algorithms: tuple, euler_at_final: bool) -> Translation:
+    algorithm = f.choice("algorithm_type", algorithms + ("deis",))
+    if algorithm in ("dpmsolver", "sde-dpmsolver") and f.config.get("final_sigmas_type", "zero") == "zero":
+        raise ConfigError(
+            f"{f.origin}: {f.class_name}: algorithm_type={algorithm!r} with final_sigmas_type='zero' is refused (as "
+            "diffusers refuses it: the noise-prediction update divides by alpha = 0 there); use 'sigma_min'"
+        )
+    solver_type = f.choice("solver_type", ("midpoint", "heun", "logrho", "bh1", "bh2"))
+    params = {
+        "algorithm_type": "dpmsolver++" if algorithm == "deis" else algorithm,  # diffusers' own substitutions
+        "solver_order": f.take("solver_order"),
+        "solver_type": solver_type if solver_type in ("midpoint", "heun") else "midpoint",
+        "lower_order_final": f.flag("lower_order_final"),
+    }
+    if euler_at_final:
+        params["euler_at_final"] = f.flag("euler_at_final")
+    return _multistep_family(f, options, sampler, params, dpm=True)
+
+
+def dpm_solver_multistep(f: Fields, options: dict) -> Translation:
+    """DPMSolverMultistepScheduler: :class:`~edm_sampler.samplers.dpm_solver.DPMSolverMultistepSampler`."""
+    from ..samplers import DPMSolverMultistepSampler
+
+    algorithms = ("dpmsolver++", "dpmsolver", "sde-dpmsolver++", "sde-dpmsolver")
+    return _dpm_solver(f, options, DPMSolverMultistepSampler, algorithms, True)
+
+
+def dpm_solver_singlestep(f: Fields, options: dict) -> Translation:
+    """DPMSolverSinglestepScheduler: :class:`~edm_sampler.samplers.dpm_solver.DPMSolverSinglestepSampler`."""
+    from ..samplers import DPMSolverSinglestepSampler
+
+    return _dpm_solver(f, options, DPMSolverSinglestepSampler, ("dpmsolver++", "dpmsolver", "sde-dpmsolver++"), False)
+
+
+def edm_dpm_solver(f: Fields, options: dict) -> Translation:
+    """EDMDPMSolverMultistepScheduler: the DPM-Solver multistep sampler on EDM's schedule and preconditioning."""
+    from ..samplers import DPMSolverMultistepSampler
+
+    translation = edm_euler(f, options)
+    _no_clipping(f)
+    algorithm = f.choice("algorithm_type", ("dpmsolver++", "sde-dpmsolver++"))
+    translation.sampler = DPMSolverMultistepSampler
+    translation.params = {
+        "algorithm_type": algorithm,
+        "solver_order": f.take("solver_order"),
+        "solver_type": f.choice("solver_type", ("midpoint", "heun")),
+        "lower_order_final": f.flag("lower_order_final"),
+        "euler_at_final": f.flag("euler_at_final"),
+    }
+    return translation
 
 
 def unipc(f: Fields, options: dict) -> Translation:
@@ -419,6 +590,158 @@ def unipc(f: Fields, options: dict) -> Translation:
             "step that only applies one more correction); use 'zero'",
         )
     return _multistep_family(f, options, UniPCSampler, params)
+
+
+def pndm(f: Fields, options: dict) -> Translation:
+    """PNDMScheduler: PLMS (``skip_prk_steps``, as SD 1.x ships it) or PNDM with its Runge-Kutta warm-up, whose
+    midpoints sit at diffusers' timesteps ``t - (T // N) // 2`` (so the step count is fixed when the sampler is
+    built). diffusers steps to ``t - T // N``: the next timestep with leading spacing; other spacings step to the next
+    timestep (the method as published)."""
+    from ..samplers.pndm import PLMSSampler, PNDMSampler
+
+    table = _training(f)
+    spacing, offset = f.choice("timestep_spacing", TIMESTEP_SPACINGS), f.take("steps_offset")
+    T = table.num_train_timesteps
+
+    def timesteps(n: int):
+        return alpha_family_timesteps(spacing, n, T, offset)
+
+    denoiser = _vp_denoiser(f, table, "linear")
+    levels, describe = alpha_family_levels(table, timesteps, f.flag("set_alpha_to_one")), _describe(f)
+    if f.flag("skip_prk_steps"):
+        sampler, params = PLMSSampler, {}
+    else:
+
+        def params(options: dict) -> dict:
+            n = options.get("num_steps")
+            if n is None:
+                raise ConfigError(
+                    f"{f.origin}: PNDMScheduler with skip_prk_steps=false places its Runge-Kutta midpoints by the "
+                    "step count: pass num_steps=... to load_sampler"
+                )
+            warmup = timesteps(n)[: min(3, n)]
+            return {"midpoint_sigmas": tuple(float(table.sigmas[t - (T // n) // 2]) for t in warmup)}
+
+        sampler = PNDMSampler
+    return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, describe), "vp", params)
+
+
+def _repeating_family(f: Fields, sampler: type, params: dict) -> Translation:
+    """DEIS and SA-Solver: their schedules end at the table's smallest sigma; respaced and flow schedules end with
+    their last sigma repeated (a zero-length last step): the repeat is left out and ``repeated_last_sigma`` tells the
+    sampler, which keeps diffusers' order rule (and SA-Solver its last correction)."""
+    _no_clipping(f)
+    table = _training(f, terminal_alpha=2.0**-24)
+    respacing = _respacing(f)
+    spacing, offset = f.choice("timestep_spacing", TIMESTEP_SPACINGS), f.take("steps_offset")
+    if "variance_type" in f.defaults:
+        f.choice("variance_type", (None,))
+    T = table.num_train_timesteps
+    clip = _optional(f, "lambda_min_clipped", -math.inf)
+    last_timestep = None if clip == -math.inf else T - int(np.searchsorted(-table.log_sigmas[::-1], clip))
+    shift = f.take("flow_shift")
+    flow = f.flag("use_flow_sigmas")
+    if flow:
+        if respacing:
+            f.refuse(f"use_{respacing}_sigmas", "respaced flow sigmas are not implemented yet")
+
+        def levels(n: int):
+            return reversed_flow_sigmas(T, shift, n)
+
+        prediction = f.choice("prediction_type", ("flow_prediction", "epsilon"))
+        scaling = (IntegerFlowVelocityScaling if prediction == "flow_prediction" else IntegerFlowEpsScaling)(float(T))
+        denoiser = SchedulerDenoiser(scaling, f.class_name)
+    elif respacing:
+
+        def levels(n: int):
+            return respace(respacing, float(table.sigmas[0]), float(table.sigmas[-1]), n)
+
+        denoiser = _vp_denoiser(f, table, "log_round" if respacing == "karras" else "log_floor")
+    else:
+        levels = multistep_family_levels(table, spacing, offset, None, "sigma_min", last_timestep=last_timestep)
+        denoiser = _vp_denoiser(f, table, "linear")
+    params = {**params, "repeated_last_sigma": flow or respacing is not None}
+    describe = _describe(f)
+    return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, describe), "vp", params)
+
+
+def deis(f: Fields, options: dict) -> Translation:
+    """DEISMultistepScheduler: :class:`~edm_sampler.samplers.deis.DEISSampler`."""
+    from ..samplers import DEISSampler
+
+    f.choice("algorithm_type", ("deis", "dpmsolver", "dpmsolver++"))  # diffusers runs the others as deis
+    f.choice("solver_type", ("logrho", "midpoint", "heun", "bh1", "bh2"))
+    for name in ("use_dynamic_shifting", "final_sigmas_type"):
+        f.only_default(name, "DEISMultistepScheduler's set_timesteps does not read it")
+    f.take("time_shift_type")
+    params = {"solver_order": f.take("solver_order"), "lower_order_final": f.flag("lower_order_final")}
+    return _repeating_family(f, DEISSampler, params)
+
+
+def sa_solver(f: Fields, options: dict) -> Translation:
+    """SASolverScheduler: :class:`~edm_sampler.samplers.sa_solver.SASolverSampler`, with diffusers' default tau (1
+    for timesteps 200..800, else 0) as the noise-level interval those timesteps cover."""
+    from ..samplers import SASolverSampler
+
+    f.only_default(
+        "tau_func",
+        "a Python function cannot come from a config file (tau=... and tau_interval=... can be passed to load_sampler)",
+    )
+    params = {
+        "predictor_order": f.take("predictor_order"),
+        "corrector_order": f.take("corrector_order"),
+        "algorithm_type": f.choice("algorithm_type", ("data_prediction", "noise_prediction")),
+        "lower_order_final": f.flag("lower_order_final"),
+        "tau": 1.0,
+    }
+    translation = _repeating_family(f, SASolverSampler, params)
+    if f.config.get("use_flow_sigmas"):  # the timestep is int64(1000 sigma): 200 <= t <= 800 for sigma in [0.2, 0.801)
+        T = f.take("num_train_timesteps")
+        translation.params["tau_interval"] = (200 / T, np.nextafter(801 / T, 0.0))
+    else:
+        sigmas = translation.denoiser.scaling.table.sigmas
+        translation.params["tau_interval"] = (float(sigmas[200]), float(sigmas[800]))
+    return translation
+
+
+def tcd(f: Fields, options: dict) -> Translation:
+    """TCDScheduler: :class:`~edm_sampler.samplers.tcd.TCDSampler` on the LCM timesteps, ending at the table's first
+    level (diffusers' last step targets timestep 0). ``gamma`` (the pipelines' ``eta``, 0.3 by default) is a
+    sampler option."""
+    from ..samplers import TCDSampler
+
+    _no_clipping(f)
+    table = _training(f)
+    if table.alphas_cumprod[-1] == 0.0:
+        f.refuse("rescale_betas_zero_snr", "a zero-SNR top level (sigma = inf) is not supported by these samplers yet")
+    original = f.take("original_inference_steps")
+    for name in ("timestep_spacing", "steps_offset", "set_alpha_to_one", "timestep_scaling"):
+        f.take(name)  # TCDScheduler.set_timesteps/step do not use them
+    T = table.num_train_timesteps
+
+    def levels(n: int):
+        return np.append(table.sigmas[lcm_timesteps(n, T, original)], table.sigmas[0])
+
+    denoiser = _vp_denoiser(f, table, "linear")
+    params = {"gamma": 0.3, "timestep_sigmas": tuple(float(v) for v in table.sigmas)}
+    describe = _describe(f)
+    return Translation(
+        f.class_name, TCDSampler, denoiser, lambda: SchedulerDiscretization(levels, describe), "vp", params
+    )
+
+
+def ipndm(f: Fields, options: dict) -> Translation:
+    """IPNDMScheduler: :class:`~edm_sampler.samplers.pndm.IPNDMSampler` on its own sin/cos schedule (no training
+    table: ``num_train_timesteps`` and ``trained_betas`` do not enter its numbers). diffusers' first call, from pure
+    noise, is multiplied by 0 and left out here (NFE N - 1)."""
+    from ..samplers.pndm import IPNDMSampler, ipndm_sigmas
+
+    f.take("num_train_timesteps")
+    f.only_default("trained_betas", "IPNDMScheduler's own schedule ignores it in diffusers too, so it is refused")
+    denoiser = SchedulerDenoiser(IPNDMScaling(), f.class_name)
+    return Translation(
+        f.class_name, IPNDMSampler, denoiser, lambda: SchedulerDiscretization(ipndm_sigmas, _describe(f)), "edm"
+    )
 
 
 def lcm_timesteps(n: int, T: int, original_steps: int):
@@ -529,7 +852,15 @@ TRANSLATIONS: dict[str, Callable[[Fields, dict], Translation]] = {
     "DDIMScheduler": ddim,
     "DDPMScheduler": ddpm,
     "LCMScheduler": lcm,
+    "PNDMScheduler": pndm,
+    "DEISMultistepScheduler": deis,
+    "IPNDMScheduler": ipndm,
+    "SASolverScheduler": sa_solver,
+    "TCDScheduler": tcd,
     "UniPCMultistepScheduler": unipc,
+    "DPMSolverMultistepScheduler": dpm_solver_multistep,
+    "DPMSolverSinglestepScheduler": dpm_solver_singlestep,
+    "EDMDPMSolverMultistepScheduler": edm_dpm_solver,
     "EDMEulerScheduler": edm_euler,
     "FlowMatchEulerDiscreteScheduler": flow_match_euler,
     "FlowMatchHeunDiscreteScheduler": flow_match_heun,

@@ -73,6 +73,15 @@ class LCMSchedulerScaling(SchedulerScaling):
         )
 
 
+class IPNDMScaling(Scaling):
+    """IPNDMScheduler's network: v-prediction (``eps = sigma_vp x_t + alpha_vp v``) called with the VP latent at
+    ``t = atan2(sigma_vp, alpha_vp) 2 / pi = atan(sigma) 2 / pi`` (its own schedule, no training table)."""
+
+    def coefficients(self, sigma):
+        c_in = 1.0 / np.sqrt(1.0 + sigma**2)
+        return c_in**2, -sigma * c_in, c_in, np.arctan(sigma) * 2.0 / np.pi
+
+
 class EDMSchedulerScaling(Scaling):
     """diffusers' EDM schedulers' ``precondition_inputs/noise/outputs`` (Karras et al. 2022, Table 1), for epsilon and
     (with the sign of ``c_out`` flipped, as diffusers does) v-prediction networks."""

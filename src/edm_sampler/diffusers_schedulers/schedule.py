@@ -137,13 +137,15 @@ def _check_range(t: np.ndarray, T: int, spacing: str = "", steps_offset: int = 0
         )
 
 
-def multistep_family_timesteps(spacing: str, n: int, T: int, steps_offset: int) -> np.ndarray:
-    """The integer timesteps of the DPM-Solver / UniPC / DEIS schedulers (``n + 1`` points, the last dropped)."""
+def multistep_family_timesteps(spacing: str, n: int, T: int, steps_offset: int, last: int | None = None) -> np.ndarray:
+    """The integer timesteps of the DPM-Solver / UniPC / DEIS schedulers (``n + 1`` points, the last dropped), below
+    ``last`` (``T`` unless ``lambda_min_clipped`` cuts the top of the table)."""
+    last = T if last is None else last
     if spacing == "linspace":
-        return np.linspace(0, T - 1, n + 1).round()[::-1][:-1].astype(np.int64)
+        return np.linspace(0, last - 1, n + 1).round()[::-1][:-1].astype(np.int64)
     if spacing == "leading":
-        return (np.arange(n + 1) * (T // (n + 1))).round()[::-1][:-1].astype(np.int64) + steps_offset
-    return (np.round(T - np.arange(n) * (T / n)) - 1).astype(np.int64)
+        return (np.arange(n + 1) * (last // (n + 1))).round()[::-1][:-1].astype(np.int64) + steps_offset
+    return (np.arange(last, 0, -T / n).round() - 1).astype(np.int64)
 
 
 def multistep_family_levels(
@@ -154,26 +156,37 @@ def multistep_family_levels(
     final: str,
     sigma_min: float | None = None,
     sigma_max: float | None = None,
+    last_timestep: int | None = None,
+    respaced_final: str = "last",
 ):
     """``n -> levels`` (VE sigmas) for the DPM-Solver / UniPC / DEIS schedulers' ``set_timesteps`` without flow sigmas:
-    the table at the spacing's integer timesteps, or a respacing of the whole table's range; the final level is 0 or,
-    with ``final_sigmas_type="sigma_min"``, the table's smallest sigma (the respaced schedule's last sigma)."""
+    the table at the spacing's integer timesteps, or a respacing of the whole table's range. The final level is 0 or,
+    with ``final_sigmas_type="sigma_min"``, the table's smallest sigma; after a respacing, ``respaced_final="last"``
+    (UniPC) repeats the respaced schedule's last sigma instead."""
     T = table.num_train_timesteps
 
     def levels(n: int) -> np.ndarray:
+        last = float(table.sigmas[0])
         if respacing is None:
-            t = multistep_family_timesteps(spacing, n, T, steps_offset)
+            t = multistep_family_timesteps(spacing, n, T, steps_offset, last_timestep)
             _check_range(t, T, spacing, steps_offset)
             sigmas = table.sigma_at(t)
-            last = float(table.sigmas[0])
         else:
             lo = float(table.sigmas[0]) if sigma_min is None else sigma_min
             hi = float(table.sigmas[-1]) if sigma_max is None else sigma_max
             sigmas = respace(respacing, lo, hi, n)
-            last = float(sigmas[-1])
+            if respaced_final == "last":
+                last = float(sigmas[-1])
         return np.append(sigmas, last if final == "sigma_min" else 0.0)
 
     return levels
+
+
+def reversed_flow_sigmas(T: int, flow_shift: float, n: int) -> np.ndarray:
+    """The ``n`` flow sigmas of DPM-Solver's and DEIS's ``use_flow_sigmas``: ``1 - linspace(1, 1/T, n + 1)`` shifted by
+    ``flow_shift``, reversed, without its last point (0): from ``shift(1 - 1/T)`` down."""
+    rising = time_shift(1.0 - np.linspace(1.0, 1.0 / T, n + 1), flow_shift)
+    return rising[::-1][:-1].copy()
 
 
 def flow_family_levels(

@@ -8,16 +8,26 @@
 * :mod:`.consistency`: latent-consistency-model sampling;
 * :mod:`.dpm`: DPM-Solver-2 and its ancestral form (k-diffusion);
 * :mod:`.sde`: DPM-Solver++ SDE samplers on Brownian noise (k-diffusion);
-* :mod:`.unipc`: the UniPC predictor-corrector (diffusers' ``UniPCMultistepScheduler``).
+* :mod:`.unipc`: the UniPC predictor-corrector (diffusers' ``UniPCMultistepScheduler``);
+* :mod:`.pndm`: PLMS, PNDM and iPNDM (diffusers' ``PNDMScheduler`` and ``IPNDMScheduler``);
+* :mod:`.deis`: DEIS multistep (diffusers' ``DEISMultistepScheduler``);
+* :mod:`.dpm_solver`: DPM-Solver(++) multistep and singlestep, ODE and SDE (diffusers' ``DPMSolver*Scheduler``);
+* :mod:`.sa_solver`: SA-Solver, the stochastic Adams predictor-corrector (diffusers' ``SASolverScheduler``);
+* :mod:`.tcd`: trajectory consistency distillation's sampling (diffusers' ``TCDScheduler``).
 """
 
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level
 from .consistency import LCMSampler
+from .deis import DEISSampler
 from .dpm import DPM2AncestralSampler, DPM2Sampler
+from .dpm_solver import DPMSolverMultistepSampler, DPMSolverSinglestepSampler
 from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
 from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
+from .pndm import IPNDMSampler, PLMSSampler, PNDMSampler
+from .sa_solver import SASolverSampler
 from .sde import DPMPP2MSDESampler, DPMPP3MSDESampler, DPMPPSDESampler
+from .tcd import TCDSampler
 from .unipc import UniPCSampler
 
 __all__ = [
@@ -39,6 +49,14 @@ __all__ = [
     "NOT_EVALUATED",
     "LinearMultistepSampler",
     "UniPCSampler",
+    "DEISSampler",
+    "DPMSolverMultistepSampler",
+    "DPMSolverSinglestepSampler",
+    "IPNDMSampler",
+    "PLMSSampler",
+    "PNDMSampler",
+    "SASolverSampler",
+    "TCDSampler",
     "get_ancestral_step",
     "lms_coefficients",
 ]

@@ -34,7 +34,7 @@ from ..denoisers import as_denoiser
 from ..discretization import EDMDiscretization
 from ..guiders import IdentityGuider
 from ..noise import GeneratorLike, NoiseSampler, NoiseSource, as_generators, randn
-from ..parametrization import Parametrization
+from ..parametrization import PARAMETRIZATIONS, Parametrization
 from ..registry import instantiate_from_config
 from ..run import CHECK_FINITE, SamplingRun
 from .options import declared
@@ -110,6 +110,7 @@ class BaseDiffusionSampler:
     # sgm's samplers take ``device="cuda"``; MindSpore places tensors by context, so configs may keep it
     ignored_config_params = ("device",)
     history = 0  # how many x-shaped tensors ``step`` carries from one step to the next (its ``state``)
+    parametrizations = PARAMETRIZATIONS  # the model states the sampler can integrate (a VE-only method sets ("ve",))
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -223,6 +224,11 @@ class BaseDiffusionSampler:
         x = self._check_x(x)
         denoiser = as_denoiser(denoiser)
         param = parametrization.of(denoiser)
+        if param.name not in self.parametrizations:
+            raise ValueError(
+                f"{type(self).__name__} samples {' and '.join(self.parametrizations)} models only, but the denoiser "
+                f"{_describe_denoiser(denoiser)} is a {param.name} model"
+            )
         max_sigma = self.max_model_sigma(sigmas, param)
         top = max(float(sigmas[0]), max_sigma)
         if top > param.max_sigma:

@@ -121,8 +121,10 @@ def test_flow_dynamic_shifting_needs_mu():
         ({**SDXL, "timestep_spacing": "uniform"}, r"timestep_spacing='uniform'.*'linspace', 'leading', 'trailing'"),
         ({**SDXL, "beta_schedule": "sigmoid"}, r"beta_schedule='sigmoid'.*supported values"),
         ({**SDXL, "prediction_type": "flow_prediction"}, r"prediction_type='flow_prediction'.*'epsilon'"),
-        ({"_class_name": "DDIMScheduler"}, r"clip_sample=True is not supported.*not implemented yet"),
+        ({"_class_name": "DDIMScheduler"}, r"clip_sample=True is not supported; DDIM combines the clipped x0"),
         ({"_class_name": "DDPMScheduler", "clip_sample": False, "variance_type": "learned_range"}, r"variance_type"),
+        ({"_class_name": "LCMScheduler", "thresholding": True}, r"thresholding=True .*before the consistency"),
+        ({"_class_name": "DDPMScheduler", "thresholding": True, "sample_max_value": 0.5}, r"sample_max_value"),
         ({"_class_name": "FlowMatchEulerDiscreteScheduler", "invert_sigmas": True}, r"invert_sigmas=True"),
         ({"_class_name": "EulerDiscreteScheduler", "use_karras_sigmas": "yes"}, r"use_karras_sigmas.*true or false"),
         (

@@ -144,6 +144,22 @@ CASES = {
         },
         8,
     ),
+    "heun_clip": ({"_class_name": "HeunDiscreteScheduler", **SD, "clip_sample": True, "clip_sample_range": 1.5}, 5),
+    "dpm_thresholding": (
+        {
+            "_class_name": "DPMSolverMultistepScheduler",
+            **SD,
+            "thresholding": True,
+            "dynamic_thresholding_ratio": 0.9,
+            "sample_max_value": 2.0,
+        },
+        8,
+    ),
+    "unipc_thresholding": (
+        {"_class_name": "UniPCMultistepScheduler", "thresholding": True, "sample_max_value": 1.2},
+        7,
+    ),
+    "deis_thresholding": ({"_class_name": "DEISMultistepScheduler", **SD, "thresholding": True}, 7),
     "plms_sd15": (
         {"_class_name": "PNDMScheduler", **SD, "set_alpha_to_one": False, "skip_prk_steps": True, "steps_offset": 1},
         10,
@@ -270,6 +286,19 @@ STOCHASTIC = {
         {"eta": 0.6},
     ),
     "ddpm": ({"_class_name": "DDPMScheduler", "clip_sample": False}, 8, {}, {}),
+    "ddpm_default_clip": ({"_class_name": "DDPMScheduler"}, 8, {}, {}),
+    "ddpm_thresholding": (
+        {
+            "_class_name": "DDPMScheduler",
+            "thresholding": True,
+            "dynamic_thresholding_ratio": 0.9,
+            "sample_max_value": 1.5,
+        },
+        6,
+        {},
+        {},
+    ),
+    "sa_solver_thresholding": ({"_class_name": "SASolverScheduler", **SD, "thresholding": True}, 6, {}, {}),
     "ddpm_sd_v": (
         {
             "_class_name": "DDPMScheduler",
@@ -446,4 +475,14 @@ def test_graph_loop_equals_step_by_step():
     noise = np.random.default_rng(4).standard_normal(SHAPE)
     eager, _, _ = run_edm_sampler(config, n, noise)
     compiled, _, _ = run_edm_sampler(config, n, noise, graph_loop=True)
+    assert relative(compiled, eager) < 1e-6
+
+
+def test_graph_loop_with_thresholding_equals_step_by_step():
+    config = {"_class_name": "DDPMScheduler", "thresholding": True, "dynamic_thresholding_ratio": 0.9}
+    rng = np.random.default_rng(5)
+    noise = rng.standard_normal(SHAPE)
+    noises = [rng.standard_normal(SHAPE) for _ in range(6)]
+    eager, _, _ = run_edm_sampler(config, 6, noise, noises)
+    compiled, _, _ = run_edm_sampler(config, 6, noise, noises, graph_loop=True)
     assert relative(compiled, eager) < 1e-6

@@ -28,7 +28,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, nn
 
-from .denoisers import BoundDenoiser, PreconditionedNetwork, graph_input
+from .denoisers import BoundDenoiser, PreconditionedNetwork, graph_input, is_unit
 from .guiders import Guider
 
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
@@ -181,7 +181,8 @@ class ModelPath:
             x_in = self.guider.expand(x)
             net_in = self.denoiser.network_input(x_in, p.c_in)
             out = self._call(self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in)
-            return self.guider.combine(out.astype(ms.float32) * p.c_out + x_in * p.c_skip, scale)
+            skip = x_in if is_unit(p.c_skip) else x_in * p.c_skip  # eps and velocity models: c_skip = 1
+            return self.guider.combine(out.astype(ms.float32) * p.c_out + skip, scale)
         sigma_t, sigma_in, scale = self._at(sigma)
         if self.builtin_guider:
             x_in = self.guider.expand(x)

@@ -106,7 +106,12 @@ def load_scheduler(source: Any, options: dict | None = None) -> Translation:
             f"{origin}: scheduler class {class_name!r} is not supported; supported: {', '.join(SUPPORTED_CLASSES)}"
         )
     fields = Fields(class_name, config, DEFAULTS[class_name], origin)
-    translation = TRANSLATIONS[class_name](fields, {} if options is None else options)
+    try:
+        translation = TRANSLATIONS[class_name](fields, {} if options is None else options)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as err:  # a field's value refused by the object it builds: name the file
+        raise ConfigError(f"{origin}: {class_name}: {err}") from None
     fields.finish()
     return translation
 

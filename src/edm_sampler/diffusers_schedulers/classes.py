@@ -23,6 +23,7 @@ from ..checks import ConfigError
 from ..denoisers import Denoiser
 from ..discretization import EDMDiscretization
 from ..flow_schedules import FlowMatchDiscretization
+from ..guiders.x0_limits import ClipX0, DynamicThresholdX0, limit_denoised
 from ..scalings import FlowVelocityScaling
 from ..schedules import ExponentialDiscretization
 from .fields import Fields
@@ -279,12 +280,16 @@ class Translation:
     schedule: Callable[[], Any]  # builds the discretization (deferred: a dynamic flow shift needs mu first)
     init_noise: str
     params: dict | Callable[[dict], dict] = field(default_factory=dict)  # or built from the sampler's options
+    x0_limit: Any = None  # clip_sample / thresholding: applied to the guided estimate (see guiders.x0_limits)
 
     def build_sampler(self, **options):
         own = self.params(options) if callable(self.params) else self.params
         params = {"discretization_config": self.schedule(), "init_noise": self.init_noise, **own}
         params.update(options)
-        return self.sampler(**params)
+        sampler = self.sampler(**params)
+        if self.x0_limit is not None:
+            sampler.guider = limit_denoised(sampler.guider, self.x0_limit)
+        return sampler
 
 
 def _training(f: Fields, terminal_alpha: float | None = None) -> TrainingSchedule:
@@ -310,15 +315,27 @@ def _respacing(f: Fields) -> str | None:
     return chosen[0] if chosen else None
 
 
-def _no_clipping(f: Fields) -> None:
+_LIMIT_FIELDS = ("clip_sample", "clip_sample_range", "thresholding", "dynamic_thresholding_ratio", "sample_max_value")
+
+
+def _x0_limit(f: Fields):
+    """diffusers' ``thresholding`` (which wins) or ``clip_sample`` as a limit on the guided x0 estimate, or None."""
+    values = {name: f.take(name) for name in _LIMIT_FIELDS if name in f.defaults}
+    if values.get("thresholding"):
+        return DynamicThresholdX0(values["dynamic_thresholding_ratio"], values["sample_max_value"])
+    if values.get("clip_sample"):
+        return ClipX0(values["clip_sample_range"])
+    return None
+
+
+def _no_limit(f: Fields, why: str) -> None:
+    """Refuse clip_sample / thresholding where diffusers applies them other than to the guided x0 estimate."""
     for name in ("clip_sample", "thresholding"):
+        if f.config.get(name, f.defaults.get(name)):
+            f.refuse(name, f"{why}; not implemented, set it to false")
+    for name in _LIMIT_FIELDS:
         if name in f.defaults:
             f.take(name)
-            if f.config.get(name, f.defaults[name]):
-                f.refuse(name, "clipping / thresholding the x0 prediction is not implemented yet; set it to false")
-    for name in ("clip_sample_range", "dynamic_thresholding_ratio", "sample_max_value"):
-        if name in f.defaults:
-            f.take(name)  # parameters of the two above, without effect when they are off
 
 
 def _vp_denoiser(f: Fields, table: TrainingSchedule, rule: str) -> SchedulerDenoiser:
@@ -383,8 +400,10 @@ def euler_ancestral(f: Fields, options: dict) -> Translation:
 def heun(f: Fields, options: dict) -> Translation:
     from ..samplers import HeunEDMSampler
 
-    _no_clipping(f)
-    return _sigma_family(f, HeunEDMSampler, {})
+    limit = _x0_limit(f)
+    translation = _sigma_family(f, HeunEDMSampler, {})
+    translation.x0_limit = limit
+    return translation
 
 
 # KDPM2 (ancestral) evaluate their midpoints at the log-sigma timestep (diffusers' _sigma_to_t), and that rule is used
@@ -428,16 +447,18 @@ def _alpha_family(f: Fields, sampler: type, params: dict, final_alpha_is_one: bo
 def ddim(f: Fields, options: dict) -> Translation:
     from ..samplers import EulerAncestralSampler
 
-    _no_clipping(f)
+    _no_limit(f, "DDIM combines the clipped x0 with the unclipped noise prediction (not a limit on the estimate)")
     return _alpha_family(f, EulerAncestralSampler, {"eta": 0.0}, f.flag("set_alpha_to_one"))
 
 
 def ddpm(f: Fields, options: dict) -> Translation:
     from ..samplers import EulerAncestralSampler
 
-    _no_clipping(f)
+    limit = _x0_limit(f)
     f.choice("variance_type", ("fixed_small", "fixed_small_log"))
-    return _alpha_family(f, EulerAncestralSampler, {"eta": 1.0}, True)
+    translation = _alpha_family(f, EulerAncestralSampler, {"eta": 1.0}, True)
+    translation.x0_limit = limit
+    return translation
 
 
 def _optional(f: Fields, name: str, default=None):
@@ -448,7 +469,7 @@ def _multistep_family(f: Fields, options: dict, sampler: type, params: dict, dpm
     """DPM-Solver, UniPC, SA-Solver: the DPM-Solver family's ``set_timesteps`` (VE, or flow sigmas), VP latents in and
     out, the timestep as the scheduler's int64 (rounded or truncated where diffusers does). ``dpm``: the DPM-Solver
     schedulers' variant (``lambda_min_clipped``, ``use_lu_lambdas``, ``variance_type``, their flow sigmas)."""
-    _no_clipping(f)
+    limit = _x0_limit(f)
     table = _training(f, terminal_alpha=2.0**-24)
     respacing = _respacing(f)
     lu = f.flag("use_lu_lambdas") if "use_lu_lambdas" in f.defaults else False
@@ -512,7 +533,8 @@ def _multistep_family(f: Fields, options: dict, sampler: type, params: dict, dpm
         rounded = (respacing == "karras" and not (dpm and cosine)) or (lu and not cosine)
         rule = "linear" if not (respacing or lu) else ("log_round" if rounded else "log_floor")
         denoiser = _vp_denoiser(f, table, rule)
-    return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, describe), "vp", params)
+    schedule = lambda: SchedulerDiscretization(levels, describe)  # noqa: E731
+    return Translation(f.class_name, sampler, denoiser, schedule, "vp", params, x0_limit=limit)
 
 
 def _dpm_solver(f: Fields, options: dict, sampler: type, algorithms: tuple, euler_at_final: bool) -> Translation:
@@ -554,7 +576,7 @@ def edm_dpm_solver(f: Fields, options: dict) -> Translation:
     from ..samplers import DPMSolverMultistepSampler
 
     translation = edm_euler(f, options)
-    _no_clipping(f)
+    translation.x0_limit = _x0_limit(f)
     algorithm = f.choice("algorithm_type", ("dpmsolver++", "sde-dpmsolver++"))
     translation.sampler = DPMSolverMultistepSampler
     translation.params = {
@@ -630,7 +652,7 @@ def _repeating_family(f: Fields, sampler: type, params: dict) -> Translation:
     """DEIS and SA-Solver: their schedules end at the table's smallest sigma; respaced and flow schedules end with
     their last sigma repeated (a zero-length last step): the repeat is left out and ``repeated_last_sigma`` tells the
     sampler, which keeps diffusers' order rule (and SA-Solver its last correction)."""
-    _no_clipping(f)
+    limit = _x0_limit(f)
     table = _training(f, terminal_alpha=2.0**-24)
     respacing = _respacing(f)
     spacing, offset = f.choice("timestep_spacing", TIMESTEP_SPACINGS), f.take("steps_offset")
@@ -662,7 +684,8 @@ def _repeating_family(f: Fields, sampler: type, params: dict) -> Translation:
         denoiser = _vp_denoiser(f, table, "linear")
     params = {**params, "repeated_last_sigma": flow or respacing is not None}
     describe = _describe(f)
-    return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, describe), "vp", params)
+    schedule = lambda: SchedulerDiscretization(levels, describe)  # noqa: E731
+    return Translation(f.class_name, sampler, denoiser, schedule, "vp", params, x0_limit=limit)
 
 
 def deis(f: Fields, options: dict) -> Translation:
@@ -710,7 +733,8 @@ def tcd(f: Fields, options: dict) -> Translation:
     sampler option."""
     from ..samplers import TCDSampler
 
-    _no_clipping(f)
+    for name in _LIMIT_FIELDS:
+        f.take(name)  # TCDScheduler.step does not read them
     table = _training(f)
     if table.alphas_cumprod[-1] == 0.0:
         f.refuse("rescale_betas_zero_snr", "a zero-SNR top level (sigma = inf) is not supported by these samplers yet")
@@ -758,7 +782,7 @@ def lcm(f: Fields, options: dict) -> Translation:
     step returns it), :class:`~edm_sampler.LCMSampler` in the VE state."""
     from ..samplers import LCMSampler
 
-    _no_clipping(f)
+    _no_limit(f, "LCM limits its x0 prediction before the consistency boundary condition, inside the estimate")
     table = _training(f)
     if table.alphas_cumprod[-1] == 0.0:
         f.refuse("rescale_betas_zero_snr", "a zero-SNR top level (sigma = inf) is not supported by these samplers yet")

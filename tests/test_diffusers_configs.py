@@ -54,6 +54,21 @@ def test_every_form_gives_the_same_sampler(tmp_path):
         assert "EulerDiscreteScheduler" in repr(es.load_denoiser(form))
 
 
+def test_nested_in_a_larger_yaml(tmp_path):
+    """A model YAML whose sampler block is a scheduler config (inline, or a path beside the YAML) gives both halves."""
+    (tmp_path / "scheduler_config.json").write_text(json.dumps(SDXL))
+    params = {k: v for k, v in SDXL.items() if k != "_class_name"}
+    inline = tmp_path / "inline.yaml"
+    inline.write_text(
+        OmegaConf.to_yaml({"model": {"name": "x"}, "sampler": {"target": SDXL["_class_name"], "params": params}})
+    )
+    by_path = tmp_path / "by_path.yaml"
+    by_path.write_text(OmegaConf.to_yaml({"sampler_config": "scheduler_config.json"}))
+    for path in (inline, by_path):
+        np.testing.assert_allclose(es.load_sampler(str(path), num_steps=10).discretization(10)[:-1], SDXL_10, rtol=3e-6)
+        assert "EulerDiscreteScheduler" in repr(es.load_denoiser(str(path)))
+
+
 def test_shipped_configs_all_load():
     names = shipped_configs()
     assert len(names) >= 7

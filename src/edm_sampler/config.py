@@ -87,9 +87,30 @@ def load_denoiser(source: str | os.PathLike | Mapping | DictConfig, *, allow_imp
         for key in DENOISER_KEYS:
             block = _select(config, key)
             if block is not None:
+                scheduler = _scheduler_block(block, source)
+                if scheduler is not None:
+                    return diffusers_schedulers.load_scheduler(scheduler).denoiser
                 return instantiate_from_config(block, allow_imports=allow_imports)
+        for key in SAMPLER_KEYS:  # a scheduler config as the sampler block carries the model half too
+            scheduler = _scheduler_block(_select(config, key), source)
+            if scheduler is not None:
+                return diffusers_schedulers.load_scheduler(scheduler).denoiser
         raise ConfigError(f"no denoiser config found: expected a 'target' key or one of {', '.join(DENOISER_KEYS)}")
     return instantiate_from_config(config, allow_imports=allow_imports)
+
+
+def _scheduler_block(block: Any, source: Any) -> Any:
+    """A diffusers scheduler config nested in a YAML (a ``target: <scheduler class>`` block, or a path, relative to
+    the YAML's folder when it is not found as given), or None."""
+    from . import diffusers_schedulers
+
+    if block is None:
+        return None
+    if isinstance(block, str) and isinstance(source, (str, os.PathLike)) and not os.path.exists(block):
+        beside = os.path.join(os.path.dirname(os.fspath(source)), block)
+        if os.path.exists(beside):
+            block = beside
+    return block if diffusers_schedulers.is_scheduler_config(block) else None
 
 
 def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_imports: bool = False, **options) -> Any:
@@ -111,9 +132,14 @@ def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_impo
     if diffusers_schedulers.is_scheduler_config(config):
         options = dict(options)
         return diffusers_schedulers.load_scheduler(config, options).build_sampler(**options)
+    block = sampler_block(config)
+    scheduler = _scheduler_block(block, source)
+    if scheduler is not None:
+        options = dict(options)
+        return diffusers_schedulers.load_scheduler(scheduler, options).build_sampler(**options)
     if options:
         raise TypeError(f"load_sampler: options ({', '.join(options)}) apply only to diffusers scheduler configs")
-    return instantiate_from_config(sampler_block(config), allow_imports=allow_imports)
+    return instantiate_from_config(block, allow_imports=allow_imports)
 
 
 # mindone's ``init_sampling(steps, sampler, guider, guidance_scale, discretization, ...)`` as a config block, e.g.

@@ -87,7 +87,7 @@ def heun(f: Fields, options: dict) -> Translation:
 
 
 # KDPM2 (ancestral) evaluate their midpoints at the log-sigma timestep (diffusers' _sigma_to_t), and that rule is used
-# for every call: exact at integer timesteps (leading/trailing spacing), within about 1e-5 of a timestep of diffusers'
+# for every call: exact at integer timesteps (leading/trailing spacing), within 0.003 of a timestep of diffusers'
 # fractional linspace timesteps, and unrounded where diffusers rounds the Karras main timesteps (its midpoints are not)
 def kdpm2(f: Fields, options: dict) -> Translation:
     from ..samplers import DPM2Sampler

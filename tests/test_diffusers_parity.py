@@ -287,6 +287,19 @@ STOCHASTIC = {
     ),
     "ddpm": ({"_class_name": "DDPMScheduler", "clip_sample": False}, 8, {}, {}),
     "ddpm_default_clip": ({"_class_name": "DDPMScheduler"}, 8, {}, {}),
+    "ddpm_fixed_large": (
+        {"_class_name": "DDPMScheduler", **SD, "clip_sample": False, "variance_type": "fixed_large"},
+        7,
+        {},
+        {},
+    ),
+    # (fixed_large_log: diffusers' step takes the square root of log(beta) < 0, NaN; edm_sampler uses beta)
+    "ddpm_fixed_large_offset": (
+        {"_class_name": "DDPMScheduler", **SD, "clip_sample": False, "variance_type": "fixed_large", "steps_offset": 1},
+        6,
+        {},
+        {},
+    ),
     "ddpm_thresholding": (
         {
             "_class_name": "DDPMScheduler",

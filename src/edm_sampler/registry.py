@@ -50,6 +50,7 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "pndm": ("samplers", "PNDMSampler", None, None),
     "diffusers_ipndm": ("samplers", "IPNDMSampler", None, None),
     "deis": ("samplers", "DEISSampler", None, None),
+    "ddpm": ("samplers", "DDPMSampler", None, None),
     "dpm_solver_multistep": ("samplers", "DPMSolverMultistepSampler", None, None),
     "dpm_solver_singlestep": ("samplers", "DPMSolverSinglestepSampler", None, None),
     "sa_solver": ("samplers", "SASolverSampler", None, None),

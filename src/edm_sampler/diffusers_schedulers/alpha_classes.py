@@ -55,11 +55,15 @@ def ddim(f: Fields, options: dict) -> Translation:
 
 
 def ddpm(f: Fields, options: dict) -> Translation:
-    from ..samplers import EulerAncestralSampler
+    """DDPMScheduler: :class:`~edm_sampler.samplers.ddpm.DDPMSampler` (the ``_log`` variance types give the same
+    numbers; ``learned`` / ``learned_range`` need the network's variance channels and are refused)."""
+    from ..samplers import DDPMSampler
 
     limit = x0_limit(f)
-    f.choice("variance_type", ("fixed_small", "fixed_small_log"))
-    translation = alpha_family(f, EulerAncestralSampler, {"eta": 1.0}, True)
+    variance = f.choice("variance_type", ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"))
+    translation = alpha_family(f, DDPMSampler, {"variance_type": variance.removesuffix("_log")}, True)
+    # diffusers adds no noise on the step from t = 0, the table's first level
+    translation.params["noiseless_from"] = float(translation.denoiser.scaling.table.sigmas[0])
     translation.x0_limit = limit
     return translation
 

@@ -10,6 +10,7 @@
 * :mod:`.sde`: DPM-Solver++ SDE samplers on Brownian noise (k-diffusion);
 * :mod:`.unipc`: the UniPC predictor-corrector (diffusers' ``UniPCMultistepScheduler``);
 * :mod:`.pndm`: PLMS, PNDM and iPNDM (diffusers' ``PNDMScheduler`` and ``IPNDMScheduler``);
+* :mod:`.ddpm`: DDPM ancestral sampling with diffusers' variance choices;
 * :mod:`.deis`: DEIS multistep (diffusers' ``DEISMultistepScheduler``);
 * :mod:`.dpm_solver`: DPM-Solver(++) multistep and singlestep, ODE and SDE (diffusers' ``DPMSolver*Scheduler``);
 * :mod:`.sa_solver`: SA-Solver, the stochastic Adams predictor-corrector (diffusers' ``SASolverScheduler``);
@@ -19,6 +20,7 @@
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level
 from .consistency import LCMSampler
+from .ddpm import DDPMSampler
 from .deis import DEISSampler
 from .dpm import DPM2AncestralSampler, DPM2Sampler
 from .dpm_solver import DPMSolverMultistepSampler, DPMSolverSinglestepSampler
@@ -49,6 +51,7 @@ __all__ = [
     "NOT_EVALUATED",
     "LinearMultistepSampler",
     "UniPCSampler",
+    "DDPMSampler",
     "DEISSampler",
     "DPMSolverMultistepSampler",
     "DPMSolverSinglestepSampler",

@@ -2,8 +2,8 @@
 
 ``edm-sampler eval`` runs each sampler deterministically, so the errors are ODE (discretization) errors:
 ``s_churn=0`` for the EDM family, ``eta=0`` for the ancestral and SDE samplers, ``tau=0`` for SA-Solver and
-``gamma=0`` for TCD; samplers without a deterministic setting (LCM) are left out. For each budget it uses the most
-steps whose NFE does not exceed it. The models:
+``gamma=0`` for TCD; samplers without a deterministic setting (LCM, DDPM) are left out. For each budget it uses the
+most steps whose NFE does not exceed it. The models:
 
 * ``gaussian``: N(0, 0.5^2 I) data in 16-D. The probability-flow ODE has a closed-form solution, so the error is the
   max and RMS difference from the exact solution of the same starting noise, relative to the solution's RMS.
@@ -57,7 +57,7 @@ VE_MODELS = ("gaussian", "gmm", "glyphs", "glyphs_unet")
 FLOW_MODELS = ("gaussian_flow", "gmm_flow", "glyphs_flow")
 MODELS = VE_MODELS + FLOW_MODELS
 QUICK_MODELS = ("gaussian", "gaussian_flow")
-STOCHASTIC_ONLY = ("lcm",)  # its noise is the method: there is no deterministic setting to compare
+STOCHASTIC_ONLY = ("lcm", "ddpm")  # their noise is the method: there is no deterministic setting to compare
 DEFAULT_NFE = (5, 10, 20, 35, 80)
 QUICK_NFE = (5, 10)
 # Schedules with parameters, by the names the eval gives them (any registered discretization that needs no parameters

@@ -46,25 +46,55 @@ def zero_snr(betas: np.ndarray) -> np.ndarray:
     return 1 - np.concatenate([bar[:1], bar[1:] / bar[:-1]])
 
 
+def float64_tables(scheduler) -> np.ndarray:
+    """Rebuild a DDPM-family scheduler's training tables in float64 (betas, alphas, alphas_cumprod, and what its
+    ``__init__`` derives from them: final_alpha_cumprod, alpha_t, sigma_t, lambda_t); returns alphas_cumprod."""
+    config = dict(scheduler.config)  # with the class's own defaults
+    betas = betas64(config)
+    if config.get("rescale_betas_zero_snr"):
+        betas = zero_snr(betas)
+    alphas_cumprod = np.cumprod(1 - betas)
+    if config.get("rescale_betas_zero_snr"):  # diffusers' Euler and multistep schedulers clamp the last alpha
+        alphas_cumprod[-1] = 2.0**-24
+    scheduler.betas = torch.from_numpy(betas)
+    scheduler.alphas = torch.from_numpy(1 - betas)
+    scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
+    if hasattr(scheduler, "final_alpha_cumprod"):
+        one = config.get("set_alpha_to_one", True)
+        scheduler.final_alpha_cumprod = torch.tensor(1.0 if one else alphas_cumprod[0], dtype=torch.float64)
+    if hasattr(scheduler, "lambda_t"):
+        scheduler.alpha_t = torch.from_numpy(np.sqrt(alphas_cumprod))
+        scheduler.sigma_t = torch.from_numpy(np.sqrt(1.0 - alphas_cumprod))
+        scheduler.lambda_t = torch.log(scheduler.alpha_t) - torch.log(scheduler.sigma_t)
+    return alphas_cumprod
+
+
+def float64_repeating_sigmas(scheduler, table: np.ndarray, n: int) -> np.ndarray:
+    """The float64 sigmas of DEIS's and SA-Solver's ``set_timesteps(n)`` (flow and Karras schedules repeat their last
+    sigma; the default one ends at the table's first level), checked against diffusers' float32 ones and put in their
+    place."""
+    cfg = scheduler.config
+    if cfg.use_flow_sigmas:
+        s = 1.0 - np.linspace(1.0, 1.0 / cfg.num_train_timesteps, n + 1)
+        s = np.flip(cfg.flow_shift * s / (1.0 + (cfg.flow_shift - 1.0) * s))[:-1]
+        sigmas = np.concatenate([s, s[-1:]])
+    elif cfg.use_karras_sigmas:
+        s = scheduler._convert_to_karras(in_sigmas=np.flip(table).copy(), num_inference_steps=n)
+        sigmas = np.concatenate([s, s[-1:]])
+    else:
+        sigmas = np.concatenate([table[scheduler.timesteps.numpy()], table[:1]])
+    np.testing.assert_allclose(scheduler.sigmas.numpy(), sigmas, rtol=1e-6)  # what diffusers has, to float32
+    scheduler.sigmas = torch.from_numpy(sigmas)
+    return sigmas
+
+
 def float64_scheduler(config: dict):
     """diffusers' scheduler for ``config`` with its training tables rebuilt in float64."""
     import diffusers
 
     scheduler = getattr(diffusers, config["_class_name"]).from_config(config)
-    config = {**scheduler.config, "_class_name": config["_class_name"]}  # with the class's own defaults
     if hasattr(scheduler, "alphas_cumprod"):
-        betas = betas64(config)
-        if config.get("rescale_betas_zero_snr"):
-            betas = zero_snr(betas)
-        alphas_cumprod = np.cumprod(1 - betas)
-        if config.get("rescale_betas_zero_snr") and "Euler" in config["_class_name"]:
-            alphas_cumprod[-1] = 2.0**-24
-        scheduler.betas = torch.from_numpy(betas)
-        scheduler.alphas = torch.from_numpy(1 - betas)
-        scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
-        if hasattr(scheduler, "final_alpha_cumprod"):
-            one = config.get("set_alpha_to_one", scheduler.config.set_alpha_to_one)
-            scheduler.final_alpha_cumprod = torch.tensor(1.0 if one else alphas_cumprod[0], dtype=torch.float64)
+        float64_tables(scheduler)
     return scheduler
 
 

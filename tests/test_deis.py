@@ -11,6 +11,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
+from numerics import gauss_legendre, lagrange, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor, ops
@@ -32,48 +33,23 @@ STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 SIGMA_DATA = 0.5
 
 
-def rel(out, ref):
-    """Relative error: norm of the difference over the norm of the reference."""
-    ref = np.asarray(ref, np.float64)
-    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 reference: DEIS (Zhang & Chen 2022), the exponential integrator in rho = sigma / alpha
 # ---------------------------------------------------------------------------------------------------------------------
-
-GAUSS_NODES, GAUSS_WEIGHTS = np.polynomial.legendre.leggauss(24)
-
-
-def _gauss(f, a, b):
-    """Gauss-Legendre quadrature of f over [a, b] (f smooth: a polynomial times exp)."""
-    half, mid = 0.5 * (b - a), 0.5 * (b + a)
-    return half * float(np.sum(GAUSS_WEIGHTS * f(mid + half * GAUSS_NODES)))
-
-
-def _lagrange(nodes, j):
-    def basis(u):
-        out = np.ones_like(u)
-        for k, node in enumerate(nodes):
-            if k != j:
-                out = out * (u - node) / (nodes[j] - node)
-        return out
-
-    return basis
 
 
 def deis_coefficient(nodes, j, rho, rho_next):
     """``integral_rho^rho_next L_j(log r) dr = integral L_j(u) e^u du`` over ``u`` in ``[log rho, log rho_next]`` by
     quadrature; to rho_next = 0 the interval is ``(-inf, log rho]``, cut at ``log rho - 60`` into unit panels."""
-    f = _lagrange(nodes, j)
+    f = lagrange(nodes, j)
 
     def integrand(u):
         return f(u) * np.exp(u)
 
     top = math.log(rho)
     if rho_next > 0:
-        return _gauss(integrand, top, math.log(rho_next))
-    return -sum(_gauss(integrand, top - k - 1.0, top - k) for k in range(60))
+        return gauss_legendre(integrand, top, math.log(rho_next), 24)
+    return -sum(gauss_legendre(integrand, top - k - 1.0, top - k, 24) for k in range(60))
 
 
 def deis_reference(denoise, x, sigmas, *, order=2, lower_order_final=True, repeated_last_sigma=False, param="ve"):
@@ -153,33 +129,14 @@ def float64_scheduler(config, n):
     """diffusers' scheduler with its tables recomputed in float64 (__init__'s betas and everything derived from them,
     and set_timesteps' sigmas, which it casts to float32), after set_timesteps(n)."""
     diffusers = pytest.importorskip("diffusers")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     scheduler = diffusers.DEISMultistepScheduler(**config)
-    cfg = scheduler.config
-    if cfg.beta_schedule == "linear":
-        betas = np.linspace(cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps, dtype=np.float64)
-    else:
-        betas = np.linspace(cfg.beta_start**0.5, cfg.beta_end**0.5, cfg.num_train_timesteps, dtype=np.float64) ** 2
-    alphas_cumprod = np.cumprod(1.0 - betas)
-    scheduler.betas = torch.from_numpy(betas)
-    scheduler.alphas = torch.from_numpy(1.0 - betas)
-    scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
-    scheduler.alpha_t = torch.from_numpy(np.sqrt(alphas_cumprod))
-    scheduler.sigma_t = torch.from_numpy(np.sqrt(1.0 - alphas_cumprod))
-    scheduler.lambda_t = torch.log(scheduler.alpha_t) - torch.log(scheduler.sigma_t)
+    from diffusers_oracle import float64_repeating_sigmas, float64_tables  # import torch: once diffusers is there
+
+    alphas_cumprod = float64_tables(scheduler)
     scheduler.set_timesteps(n)
     table = np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod)
-    if cfg.use_flow_sigmas:
-        s = 1.0 - np.linspace(1.0, 1.0 / cfg.num_train_timesteps, n + 1)
-        s = np.flip(cfg.flow_shift * s / (1.0 + (cfg.flow_shift - 1.0) * s))[:-1]
-        sigmas = np.concatenate([s, s[-1:]])
-    elif cfg.use_karras_sigmas:
-        s = scheduler._convert_to_karras(in_sigmas=np.flip(table).copy(), num_inference_steps=n)
-        sigmas = np.concatenate([s, s[-1:]])
-    else:
-        sigmas = np.concatenate([table[scheduler.timesteps.numpy()], table[:1]])
-    np.testing.assert_allclose(scheduler.sigmas.numpy(), sigmas, rtol=1e-6)  # what diffusers has, to float32
-    scheduler.sigmas = torch.from_numpy(sigmas)
+    sigmas = float64_repeating_sigmas(scheduler, table, n)
     return scheduler, sigmas
 
 

@@ -24,6 +24,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
+from numerics import rel
 from realnets import SHAPE, B, conditioning, small_net
 
 import mindspore as ms
@@ -56,12 +57,6 @@ SHAPE_P = (2, 3, 8, 8)
 TOL = 1e-5
 MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
 STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
-
-
-def rel(out, ref):
-    """Norm of the difference over the norm of the reference."""
-    ref = np.asarray(ref, np.float64)
-    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
 
 
 def injected(noises, calls):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import reference as ve_ref
 from conftest import to_np
+from numerics import rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor, ops
@@ -23,12 +24,6 @@ from edm_sampler.samplers.pndm import IPNDMSampler, PLMSSampler, PNDMSampler, ip
 MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
 STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 SIGMA_DATA = 0.5
-
-
-def rel(out, ref):
-    """Relative error: norm of the difference over the norm of the reference."""
-    ref = np.asarray(ref, np.float64)
-    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -135,19 +130,12 @@ def pndm_scheduler(config, n):
     """diffusers' PNDMScheduler with float64 betas, alphas, alphas_cumprod and final_alpha_cumprod, after
     set_timesteps(n); returns it and the float64 sigma table."""
     diffusers = pytest.importorskip("diffusers")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     scheduler = diffusers.PNDMScheduler(**config)
-    cfg = scheduler.config
-    if cfg.beta_schedule == "linear":
-        betas = np.linspace(cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps, dtype=np.float64)
-    else:
-        betas = np.linspace(cfg.beta_start**0.5, cfg.beta_end**0.5, cfg.num_train_timesteps, dtype=np.float64) ** 2
-    alphas_cumprod = np.cumprod(1.0 - betas)
-    scheduler.betas = torch.from_numpy(betas)
-    scheduler.alphas = torch.from_numpy(1.0 - betas)
-    scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
-    final = 1.0 if cfg.set_alpha_to_one else alphas_cumprod[0]
-    scheduler.final_alpha_cumprod = torch.tensor(final, dtype=torch.float64)
+    from diffusers_oracle import float64_tables  # imports torch: only once diffusers is there
+
+    alphas_cumprod = float64_tables(scheduler)
+    final = float(scheduler.final_alpha_cumprod)
     scheduler.set_timesteps(n)
     return scheduler, np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod), math.sqrt((1.0 - final) / final)
 

@@ -13,6 +13,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
+from numerics import gauss_legendre, lagrange, queue_sampler, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor
@@ -37,50 +38,14 @@ SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
 LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
 
 
-def rel(out, ref):
-    """Relative error: norm of the difference over the norm of the reference."""
-    ref = np.asarray(ref, np.float64)
-    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
-
-
-def queue_sampler(noises, calls=None):
-    """A noise_sampler handing out ``noises`` in order (and recording its (sigma, sigma_next) calls)."""
-    pending = list(noises)
-
-    def noise_sampler(sigma, sigma_next):
-        if calls is not None:
-            calls.append((sigma, sigma_next))
-        return Tensor(np.asarray(pending.pop(0), np.float32))
-
-    return noise_sampler
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 reference: SA-Predictor / SA-Corrector with the integrals by quadrature
 # ---------------------------------------------------------------------------------------------------------------------
 
-GL_NODES, GL_WEIGHTS = np.polynomial.legendre.leggauss(40)
-
-
-def _quad(f, a, b):
-    half, mid = 0.5 * (b - a), 0.5 * (b + a)
-    return half * float(np.sum(GL_WEIGHTS * f(mid + half * GL_NODES)))
-
-
-def _lagrange(nodes, k):
-    def basis(u):
-        out = np.ones_like(u)
-        for j, node in enumerate(nodes):
-            if j != k:
-                out = out * (u - node) / (nodes[k] - node)
-        return out
-
-    return basis
-
 
 def _basis_integral(nodes, k, exponent, a, b):
     """``int_a^b exp(exponent u) l_k(u) du`` for the Lagrange basis on ``nodes``, by quadrature."""
-    return _quad(lambda u: np.exp(exponent * u) * _lagrange(nodes, k)(u), a, b)
+    return gauss_legendre(lambda u: np.exp(exponent * u) * lagrange(nodes, k)(u), a, b)
 
 
 def sa_solver_reference(
@@ -178,7 +143,7 @@ def test_exact_integrals_against_quadrature():
 
 def _moment(z, n):
     """``int_0^1 exp(-z v) v^n dv`` by quadrature."""
-    return _quad(lambda v: np.exp(-z * v) * v**n, 0.0, 1.0)
+    return gauss_legendre(lambda v: np.exp(-z * v) * v**n, 0.0, 1.0)
 
 
 def test_first_order_updates_are_dpm_solver_1_and_ddim():
@@ -223,32 +188,13 @@ def float64_scheduler(config, n):
     diffusers = pytest.importorskip("diffusers")
     torch = pytest.importorskip("torch")
     scheduler = diffusers.SASolverScheduler(**config)
-    cfg = scheduler.config
-    if cfg.beta_schedule == "linear":
-        betas = np.linspace(cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps, dtype=np.float64)
-    else:
-        betas = np.linspace(cfg.beta_start**0.5, cfg.beta_end**0.5, cfg.num_train_timesteps, dtype=np.float64) ** 2
-    alphas_cumprod = np.cumprod(1.0 - betas)
+    from diffusers_oracle import float64_repeating_sigmas, float64_tables  # import torch: once diffusers is there
+
+    alphas_cumprod = float64_tables(scheduler)
     table = np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod)
-    scheduler.betas = torch.from_numpy(betas)
-    scheduler.alphas = torch.from_numpy(1.0 - betas)
-    scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
-    scheduler.alpha_t = torch.from_numpy(np.sqrt(alphas_cumprod))
-    scheduler.sigma_t = torch.from_numpy(np.sqrt(1.0 - alphas_cumprod))
-    scheduler.lambda_t = torch.log(scheduler.alpha_t) - torch.log(scheduler.sigma_t)
     scheduler.sigmas = torch.from_numpy(table)
     scheduler.set_timesteps(n)
-    if cfg.use_flow_sigmas:
-        s = 1.0 - np.linspace(1.0, 1.0 / cfg.num_train_timesteps, n + 1)
-        s = np.flip(cfg.flow_shift * s / (1.0 + (cfg.flow_shift - 1.0) * s))[:-1]
-        sigmas = np.concatenate([s, s[-1:]])
-    elif cfg.use_karras_sigmas:
-        s = scheduler._convert_to_karras(in_sigmas=np.flip(table).copy(), num_inference_steps=n)
-        sigmas = np.concatenate([s, s[-1:]])
-    else:
-        sigmas = np.concatenate([table[scheduler.timesteps.numpy()], table[:1]])
-    np.testing.assert_allclose(scheduler.sigmas.numpy(), sigmas, rtol=1e-6)  # what diffusers has, to float32
-    scheduler.sigmas = torch.from_numpy(sigmas)
+    sigmas = float64_repeating_sigmas(scheduler, table, n)
     return scheduler, sigmas
 
 

@@ -13,6 +13,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
+from numerics import queue_sampler, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor
@@ -36,24 +37,6 @@ SIGMA_DATA = 0.5
 
 SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
 LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
-
-
-def rel(out, ref):
-    """Relative error: norm of the difference over the norm of the reference."""
-    ref = np.asarray(ref, np.float64)
-    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
-
-
-def queue_sampler(noises, calls=None):
-    """A noise_sampler handing out ``noises`` in order (and recording its (sigma, sigma_next) calls)."""
-    pending = list(noises)
-
-    def noise_sampler(sigma, sigma_next):
-        if calls is not None:
-            calls.append((sigma, sigma_next))
-        return Tensor(np.asarray(pending.pop(0), np.float32))
-
-    return noise_sampler
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -107,18 +90,11 @@ def float64_scheduler(config, n=None, timesteps=None):
     """diffusers' TCDScheduler with its tables recomputed in float64 (betas, alphas, alphas_cumprod, and
     final_alpha_cumprod, which TCD never reads), after set_timesteps; returns it and the VE level of every timestep."""
     diffusers = pytest.importorskip("diffusers")
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     scheduler = diffusers.TCDScheduler(**config)
-    cfg = scheduler.config
-    if cfg.beta_schedule == "linear":
-        betas = np.linspace(cfg.beta_start, cfg.beta_end, cfg.num_train_timesteps, dtype=np.float64)
-    else:
-        betas = np.linspace(cfg.beta_start**0.5, cfg.beta_end**0.5, cfg.num_train_timesteps, dtype=np.float64) ** 2
-    alphas_cumprod = np.cumprod(1.0 - betas)
-    scheduler.betas = torch.from_numpy(betas)
-    scheduler.alphas = torch.from_numpy(1.0 - betas)
-    scheduler.alphas_cumprod = torch.from_numpy(alphas_cumprod)
-    scheduler.final_alpha_cumprod = torch.tensor(1.0, dtype=torch.float64)
+    from diffusers_oracle import float64_tables  # imports torch: only once diffusers is there
+
+    alphas_cumprod = float64_tables(scheduler)
     if timesteps is None:
         scheduler.set_timesteps(n)
     else:

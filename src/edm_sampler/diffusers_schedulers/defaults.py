@@ -44,6 +44,20 @@ _MULTISTEP = {
 
 _NOT_SINGLESTEP = ("timestep_spacing", "steps_offset", "rescale_betas_zero_snr")  # DPMSolverSinglestep lacks them
 
+_CONSISTENCY = {
+    **_SD_BETAS,
+    **_CLIP,
+    "beta_schedule": "scaled_linear",
+    "original_inference_steps": 50,
+    "clip_sample": False,
+    "set_alpha_to_one": True,
+    "steps_offset": 0,
+    "prediction_type": "epsilon",
+    "timestep_spacing": "leading",
+    "timestep_scaling": 10.0,
+    "rescale_betas_zero_snr": False,
+}
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "PNDMScheduler": {
         **_BETAS,
@@ -130,32 +144,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "steps_offset": 0,
         "rescale_betas_zero_snr": False,
     },
-    "LCMScheduler": {
-        **_SD_BETAS,
-        **_CLIP,
-        "beta_schedule": "scaled_linear",
-        "original_inference_steps": 50,
-        "clip_sample": False,
-        "set_alpha_to_one": True,
-        "steps_offset": 0,
-        "prediction_type": "epsilon",
-        "timestep_spacing": "leading",
-        "timestep_scaling": 10.0,
-        "rescale_betas_zero_snr": False,
-    },
-    "TCDScheduler": {
-        **_SD_BETAS,
-        **_CLIP,
-        "beta_schedule": "scaled_linear",
-        "original_inference_steps": 50,
-        "clip_sample": False,
-        "set_alpha_to_one": True,
-        "steps_offset": 0,
-        "prediction_type": "epsilon",
-        "timestep_spacing": "leading",
-        "timestep_scaling": 10.0,
-        "rescale_betas_zero_snr": False,
-    },
+    "LCMScheduler": _CONSISTENCY,
+    "TCDScheduler": _CONSISTENCY,  # the same fields and defaults as LCM's
     "EDMEulerScheduler": {
         "sigma_min": 0.002,
         "sigma_max": 80.0,

@@ -1,0 +1,46 @@
+"""Small numerical helpers the sampler tests share: relative error, a noise queue, Gauss-Legendre quadrature and the
+Lagrange basis (for float64 references of the exponential integrators)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mindspore import Tensor
+
+
+def rel(out, ref) -> float:
+    """Relative error: norm of the difference over the norm of the reference."""
+    ref = np.asarray(ref, np.float64)
+    return float(np.linalg.norm(np.asarray(out, np.float64) - ref) / np.linalg.norm(ref))
+
+
+def queue_sampler(noises, calls=None):
+    """A noise_sampler handing out ``noises`` in order (and recording its (sigma, sigma_next) calls)."""
+    pending = list(noises)
+
+    def noise_sampler(sigma, sigma_next):
+        if calls is not None:
+            calls.append((sigma, sigma_next))
+        return Tensor(np.asarray(pending.pop(0), np.float32))
+
+    return noise_sampler
+
+
+def gauss_legendre(f, a: float, b: float, nodes: int = 40) -> float:
+    """Gauss-Legendre quadrature of a smooth ``f`` over ``[a, b]`` with ``nodes`` points."""
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    half, mid = 0.5 * (b - a), 0.5 * (b + a)
+    return half * float(np.sum(w * f(mid + half * x)))
+
+
+def lagrange(nodes, j):
+    """The Lagrange basis polynomial that is 1 at ``nodes[j]`` and 0 at the other nodes, as a function of an array."""
+
+    def basis(u):
+        out = np.ones_like(u)
+        for k, node in enumerate(nodes):
+            if k != j:
+                out = out * (u - node) / (nodes[j] - node)
+        return out
+
+    return basis

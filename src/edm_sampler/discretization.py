@@ -52,6 +52,14 @@ class EDMDiscretization(Discretization):
         return ((1.0 - ramp) * max_inv_rho + ramp * min_inv_rho) ** self.rho
 
 
+def ddpm_betas(beta_schedule: str, beta_start: float, beta_end: float, num_timesteps: int) -> np.ndarray:
+    """A DDPM training schedule's betas, float64: ``"linear"`` (linear in beta) or ``"scaled_linear"`` (linear in
+    sqrt(beta): Stable Diffusion's, sgm's and mindone's ``"linear"``)."""
+    if beta_schedule == "scaled_linear":
+        return np.linspace(beta_start**0.5, beta_end**0.5, num_timesteps, dtype=np.float64) ** 2
+    return np.linspace(beta_start, beta_end, num_timesteps, dtype=np.float64)
+
+
 class LegacyDDPMDiscretization(Discretization):
     """The Stable Diffusion / SDXL schedule: sqrt-linear betas over ``num_timesteps`` discrete steps.
 
@@ -68,7 +76,7 @@ class LegacyDDPMDiscretization(Discretization):
             raise ValueError(
                 f"need 0 < linear_start <= linear_end < 1, got linear_start={linear_start!r}, linear_end={linear_end!r}"
             )
-        betas = np.linspace(self.linear_start**0.5, self.linear_end**0.5, self.num_timesteps, dtype=np.float64) ** 2
+        betas = ddpm_betas("scaled_linear", self.linear_start, self.linear_end, self.num_timesteps)
         self._alphas_cumprod = np.cumprod(1.0 - betas)
 
     @property

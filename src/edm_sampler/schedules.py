@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from . import checks
-from .discretization import Discretization
+from .discretization import Discretization, ddpm_betas
 
 
 def _check_range(sigma_min: float, sigma_max: float) -> tuple[float, float]:
@@ -176,6 +176,17 @@ INTERPOLATION_TYPES = ("linear", "log_linear")
 BETA_SCHEDULES = ("scaled_linear", "linear")
 
 
+def diffusers_timesteps(spacing: str, n: int, T: int, steps_offset: int) -> np.ndarray:
+    """The ``n`` descending (possibly fractional) timesteps of diffusers' Euler-type ``set_timesteps(n)`` for
+    ``timestep_spacing`` ``"linspace"`` (float32 values, as diffusers'), ``"leading"`` (plus ``steps_offset``) or
+    ``"trailing"``."""
+    if spacing == "linspace":
+        return np.linspace(0, T - 1, n, dtype=np.float32)[::-1].astype(np.float64)
+    if spacing == "leading":
+        return (np.arange(n) * (T // n)).round()[::-1].astype(np.float64) + steps_offset
+    return np.round(T - np.arange(n) * (T / n)) - 1.0  # trailing: round(arange(T, 0, -T / n)) - 1, n of them
+
+
 class DiffusersDDPMDiscretization(Discretization):
     """The discrete DDPM schedule as diffusers' ``EulerDiscreteScheduler.set_timesteps`` builds it.
 
@@ -222,10 +233,7 @@ class DiffusersDDPMDiscretization(Discretization):
             raise ValueError(
                 f"need 0 < linear_start <= linear_end < 1, got linear_start={linear_start!r}, linear_end={linear_end!r}"
             )
-        if self.beta_schedule == "scaled_linear":
-            betas = np.linspace(self.linear_start**0.5, self.linear_end**0.5, self.num_timesteps, dtype=np.float64) ** 2
-        else:
-            betas = np.linspace(self.linear_start, self.linear_end, self.num_timesteps, dtype=np.float64)
+        betas = ddpm_betas(self.beta_schedule, self.linear_start, self.linear_end, self.num_timesteps)
         alphas_cumprod = np.cumprod(1.0 - betas)
         self._table = np.sqrt((1.0 - alphas_cumprod) / alphas_cumprod)  # ascending in t
 
@@ -240,18 +248,13 @@ class DiffusersDDPMDiscretization(Discretization):
         T = self.num_timesteps
         if n > T:
             raise ValueError(f"num_steps must be <= num_timesteps={T} for {type(self).__name__}, got {n}")
-        if self.timestep_spacing == "linspace":
-            return np.linspace(0, T - 1, n, dtype=np.float32)[::-1].astype(np.float64)
-        if self.timestep_spacing == "leading":
-            steps = (np.arange(n) * (T // n)).round()[::-1].astype(np.float64) + self.steps_offset
-            if steps[0] > T - 1:
-                raise ValueError(
-                    f"num_steps={n} with timestep_spacing='leading' and steps_offset={self.steps_offset} would need "
-                    f"timestep {steps[0]:.0f} > num_timesteps - 1 = {T - 1}"
-                )
-            return steps
-        # trailing: diffusers' round(arange(T, 0, -T / n)) - 1, written with a fixed count of n
-        return np.round(T - np.arange(n) * (T / n)) - 1.0
+        steps = diffusers_timesteps(self.timestep_spacing, n, T, self.steps_offset)
+        if steps[0] > T - 1:  # leading spacing with an offset
+            raise ValueError(
+                f"num_steps={n} with timestep_spacing='leading' and steps_offset={self.steps_offset} would need "
+                f"timestep {steps[0]:.0f} > num_timesteps - 1 = {T - 1}"
+            )
+        return steps
 
     def get_sigmas(self, n: int) -> np.ndarray:
         T = self.num_timesteps

@@ -58,6 +58,17 @@ _CONSISTENCY = {
     "rescale_betas_zero_snr": False,
 }
 
+_EDM = {  # the EDM schedulers' schedule and preconditioning
+    "sigma_min": 0.002,
+    "sigma_max": 80.0,
+    "sigma_data": 0.5,
+    "sigma_schedule": "karras",
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "rho": 7.0,
+    "final_sigmas_type": "zero",
+}
+
 DEFAULTS: dict[str, dict[str, Any]] = {
     "PNDMScheduler": {
         **_BETAS,
@@ -146,16 +157,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "LCMScheduler": _CONSISTENCY,
     "TCDScheduler": _CONSISTENCY,  # the same fields and defaults as LCM's
-    "EDMEulerScheduler": {
-        "sigma_min": 0.002,
-        "sigma_max": 80.0,
-        "sigma_data": 0.5,
-        "sigma_schedule": "karras",
-        "num_train_timesteps": 1000,
-        "prediction_type": "epsilon",
-        "rho": 7.0,
-        "final_sigmas_type": "zero",
-    },
+    "EDMEulerScheduler": _EDM,
     "FlowMatchEulerDiscreteScheduler": {
         "num_train_timesteps": 1000,
         "shift": 1.0,
@@ -181,11 +183,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "variance_type": None,
     },
     "DPMSolverSinglestepScheduler": {
-        **{
-            k: v
-            for k, v in _MULTISTEP.items()
-            if k not in ("timestep_spacing", "steps_offset", "rescale_betas_zero_snr")
-        },
+        **{k: v for k, v in _MULTISTEP.items() if k not in _NOT_SINGLESTEP},
         "algorithm_type": "dpmsolver++",
         "solver_type": "midpoint",
         "lower_order_final": False,
@@ -193,13 +191,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "variance_type": None,
     },
     "EDMDPMSolverMultistepScheduler": {
-        "sigma_min": 0.002,
-        "sigma_max": 80.0,
-        "sigma_data": 0.5,
-        "sigma_schedule": "karras",
-        "num_train_timesteps": 1000,
-        "prediction_type": "epsilon",
-        "rho": 7.0,
+        **_EDM,
         "solver_order": 2,
         "thresholding": False,
         "dynamic_thresholding_ratio": 0.995,
@@ -208,6 +200,5 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "solver_type": "midpoint",
         "lower_order_final": True,
         "euler_at_final": False,
-        "final_sigmas_type": "zero",
     },
 }

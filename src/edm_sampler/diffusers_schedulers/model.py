@@ -98,19 +98,21 @@ class EDMSchedulerScaling(Scaling):
         return sd2 / (sigma**2 + sd2), c_out, 1.0 / np.sqrt(sigma**2 + sd2), 0.25 * np.log(sigma)
 
 
-class IntegerFlowVelocityScaling(FlowVelocityScaling):
-    """A velocity flow network whose timestep is truncated to an integer, ``floor(sigma * multiplier)``: the int64
-    timesteps of the DPM-Solver / UniPC schedulers with ``use_flow_sigmas`` (FlowMatch schedulers pass the float)."""
+class IntegerTimestep:
+    """Mixin for the flow scalings: the timestep truncated to an integer, ``floor(sigma * multiplier)``, as the
+    DPM-Solver / UniPC / DEIS / SA-Solver schedulers' int64 timesteps with ``use_flow_sigmas`` are (the FlowMatch
+    schedulers pass the float)."""
 
     def timestep(self, sigma):
         return np.floor(sigma * self.multiplier)
 
 
-class IntegerFlowEpsScaling(FlowEpsScaling):
-    """:class:`~edm_sampler.FlowEpsScaling` with the integer timestep of :class:`IntegerFlowVelocityScaling`."""
+class IntegerFlowVelocityScaling(IntegerTimestep, FlowVelocityScaling):
+    """:class:`~edm_sampler.FlowVelocityScaling` with the integer timestep."""
 
-    def timestep(self, sigma):
-        return np.floor(sigma * self.multiplier)
+
+class IntegerFlowEpsScaling(IntegerTimestep, FlowEpsScaling):
+    """:class:`~edm_sampler.FlowEpsScaling` with the integer timestep."""
 
 
 class SchedulerDenoiser(Denoiser):

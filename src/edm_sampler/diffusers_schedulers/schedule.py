@@ -22,20 +22,12 @@ import numpy as np
 from .. import checks
 from ..discretization import Discretization
 from ..flow_schedules import beta_ppf, exponential_time_shift, linear_time_shift, stretch_to_terminal, time_shift
+from ..schedules import diffusers_timesteps
 from .training import TrainingSchedule
 
 TIMESTEP_SPACINGS = ("linspace", "leading", "trailing")
 RESPACINGS = ("karras", "exponential", "beta")
 FINAL_SIGMAS = ("zero", "sigma_min")
-
-
-def sigma_family_timesteps(spacing: str, n: int, T: int, steps_offset: int) -> np.ndarray:
-    """The descending float timesteps of Euler-type ``set_timesteps(n)`` (float32 values, as diffusers')."""
-    if spacing == "linspace":
-        return np.linspace(0, T - 1, n, dtype=np.float32)[::-1].astype(np.float64)
-    if spacing == "leading":
-        return (np.arange(n) * (T // n)).round()[::-1].astype(np.float64) + steps_offset
-    return np.round(T - np.arange(n) * (T / n)) - 1.0  # trailing: round(arange(T, 0, -T / n)) - 1
 
 
 def alpha_family_timesteps(spacing: str, n: int, T: int, steps_offset: int) -> np.ndarray:
@@ -103,7 +95,7 @@ def sigma_family_levels(
     T = table.num_train_timesteps
 
     def levels(n: int) -> np.ndarray:
-        t = sigma_family_timesteps(spacing, n, T, steps_offset)
+        t = diffusers_timesteps(spacing, n, T, steps_offset)
         _check_range(t, T, spacing, steps_offset)
         sigmas = table.sigma_at(t)
         if respacing is not None:

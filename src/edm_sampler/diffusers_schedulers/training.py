@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from .. import checks
+from ..discretization import ddpm_betas
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 TIMESTEP_RULES = ("linear", "log", "log_round", "log_floor", "continuous")
@@ -82,12 +83,9 @@ class TrainingSchedule:
             beta_start = checks.real("beta_start", beta_start, positive=True)
             beta_end = checks.real("beta_end", beta_end, positive=True)
             schedule = checks.choice("beta_schedule", beta_schedule, BETA_SCHEDULES)
-            if schedule == "linear":
-                betas = np.linspace(beta_start, beta_end, T, dtype=np.float64)
-            elif schedule == "scaled_linear":
-                betas = np.linspace(beta_start**0.5, beta_end**0.5, T, dtype=np.float64) ** 2
-            else:
-                betas = cosine_betas(T)
+            betas = (
+                cosine_betas(T) if schedule == "squaredcos_cap_v2" else ddpm_betas(schedule, beta_start, beta_end, T)
+            )
             if not np.all((betas > 0) & (betas < 1)):
                 raise ValueError(f"beta_start and beta_end must give betas in (0, 1), got {beta_start}, {beta_end}")
         if rescale_betas_zero_snr:

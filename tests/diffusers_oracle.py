@@ -46,6 +46,15 @@ def zero_snr(betas: np.ndarray) -> np.ndarray:
     return 1 - np.concatenate([bar[:1], bar[1:] / bar[:-1]])
 
 
+# the schedulers that clamp a zero-SNR table's last alpha to 2**-24 (DDIM, DDPM, LCM and TCD keep alpha = 0 there)
+CLAMPED_ZERO_SNR = (
+    "EulerDiscreteScheduler",
+    "EulerAncestralDiscreteScheduler",
+    "DPMSolverMultistepScheduler",
+    "UniPCMultistepScheduler",
+)
+
+
 def float64_tables(scheduler) -> np.ndarray:
     """Rebuild a DDPM-family scheduler's training tables in float64 (betas, alphas, alphas_cumprod, and what its
     ``__init__`` derives from them: final_alpha_cumprod, alpha_t, sigma_t, lambda_t); returns alphas_cumprod."""
@@ -54,7 +63,7 @@ def float64_tables(scheduler) -> np.ndarray:
     if config.get("rescale_betas_zero_snr"):
         betas = zero_snr(betas)
     alphas_cumprod = np.cumprod(1 - betas)
-    if config.get("rescale_betas_zero_snr"):  # diffusers' Euler and multistep schedulers clamp the last alpha
+    if config.get("rescale_betas_zero_snr") and type(scheduler).__name__ in CLAMPED_ZERO_SNR:
         alphas_cumprod[-1] = 2.0**-24
     scheduler.betas = torch.from_numpy(betas)
     scheduler.alphas = torch.from_numpy(1 - betas)

@@ -61,3 +61,27 @@ class OneChannelNet(TinyConvNet):
 
     def construct(self, x, c_noise, cond=None):
         return super().construct(x, c_noise, cond)[:, :1]
+
+
+def compiled_and_eager(cls, param: str, num_steps: int, **params):
+    """``cls`` on a real network with CFG 2 (EDM VE, or a flow velocity model on the shift-3 flow schedule), run with
+    ``graph_loop=True`` and step by step on the same noise: ``(compiled, eager, compiled NFE, eager NFE)``."""
+    from edm_sampler import (
+        Denoiser,
+        EDMScaling,
+        FlowMatchDiscretization,
+        FlowVelocityScaling,
+        VanillaCFG,
+        randn,
+    )
+
+    denoiser = Denoiser(EDMScaling() if param == "ve" else FlowVelocityScaling()).bind(small_net())
+    kwargs = dict(params, num_steps=num_steps, guider_config=VanillaCFG(2.0))
+    if param == "flow":
+        kwargs["discretization_config"] = FlowMatchDiscretization(shift=3.0)
+    cond, uc = conditioning(0)
+    noise = randn((B, *SHAPE), generator=0)
+    eager, loop = cls(**kwargs), cls(graph_loop=True, **kwargs)
+    expected = eager(denoiser, noise, cond, uc, generator=5).asnumpy()
+    got = loop(denoiser, noise, cond, uc, generator=5).asnumpy()
+    return got, expected, loop.last_nfe, eager.last_nfe

@@ -101,6 +101,34 @@ CASES = {
         10,
     ),
     "ddim_alpha_one_linear": ({"_class_name": "DDIMScheduler", "clip_sample": False}, 7),
+    # DDIMScheduler's defaults clip x0 to [-1, 1]: the x0 term only, the noise direction keeps the model's estimate
+    "ddim_default_clip": ({"_class_name": "DDIMScheduler"}, 6),
+    "ddim_clip_range_v": (
+        {"_class_name": "DDIMScheduler", **SD, "clip_sample_range": 1.5, "prediction_type": "v_prediction"},
+        6,
+    ),
+    # zero terminal SNR (Lin et al. 2023, trailing timesteps, v-prediction): diffusers steps from alpha = 0 exactly
+    "ddim_zero_snr": (
+        {
+            "_class_name": "DDIMScheduler",
+            **SD,
+            "clip_sample": False,
+            "rescale_betas_zero_snr": True,
+            "prediction_type": "v_prediction",
+            "timestep_spacing": "trailing",
+        },
+        5,  # trailing: diffusers steps DDIM to t - T // n, the next timestep when n divides T
+    ),
+    "ddim_zero_snr_sample": (
+        {
+            "_class_name": "DDIMScheduler",
+            "clip_sample": False,
+            "rescale_betas_zero_snr": True,
+            "prediction_type": "sample",
+            "timestep_spacing": "trailing",
+        },
+        4,
+    ),
     "edm_euler": ({"_class_name": "EDMEulerScheduler"}, 7),
     "edm_euler_exponential_v": (
         {
@@ -325,6 +353,57 @@ STOCHASTIC = {
         {},
     ),
     "lcm": ({"_class_name": "LCMScheduler"}, 4, {}, {}),
+    "ddim_eta_thresholding": (
+        {
+            "_class_name": "DDIMScheduler",
+            "thresholding": True,
+            "dynamic_thresholding_ratio": 0.9,
+            "sample_max_value": 1.2,
+            "prediction_type": "sample",
+        },
+        6,
+        {"eta": 0.8},
+        {"eta": 0.8},
+    ),
+    "ddim_eta_zero_snr": (
+        {
+            "_class_name": "DDIMScheduler",
+            **SD,
+            "clip_sample": False,
+            "rescale_betas_zero_snr": True,
+            "prediction_type": "v_prediction",
+            "timestep_spacing": "trailing",
+        },
+        5,
+        {"eta": 0.6},
+        {"eta": 0.6},
+    ),
+    "ddpm_zero_snr_large": (
+        {
+            "_class_name": "DDPMScheduler",
+            **SD,
+            "clip_sample": False,
+            "rescale_betas_zero_snr": True,
+            "prediction_type": "v_prediction",
+            "timestep_spacing": "trailing",
+            "variance_type": "fixed_large",
+        },
+        6,
+        {},
+        {},
+    ),
+    "lcm_zero_snr": (
+        {"_class_name": "LCMScheduler", "rescale_betas_zero_snr": True, "prediction_type": "v_prediction"},
+        4,
+        {},
+        {},
+    ),
+    "tcd_zero_snr": (
+        {"_class_name": "TCDScheduler", "rescale_betas_zero_snr": True, "prediction_type": "sample"},
+        4,
+        {"eta": 0.4},
+        {"gamma": 0.4},
+    ),
     "sa_solver": ({"_class_name": "SASolverScheduler", **SD}, 8, {}, {}),
     "sa_solver_43_noise_leading": (
         {
@@ -417,9 +496,7 @@ ZERO_LENGTH_LAST_STEP = {
 }
 # IPNDM's first call, from pure noise, is multiplied by 0 in diffusers; edm_sampler leaves it out
 ZERO_WEIGHT_FIRST_CALL = {"ipndm"}
-# zero terminal SNR: Euler starts at sigma = 4096 (diffusers' 2**-24 clamp of alpha), where edm_sampler's float32 VE
-# state resolves 4096 * 6e-8 = 2.4e-4 absolute, i.e. about 3e-5 of the state a step later (diffusers in float32 too)
-TOLERANCE = {"euler_zero_snr": 1e-4}
+TOLERANCE: dict[str, float] = {}
 
 
 def check(ours, theirs, calls_ours, calls_theirs, tol=1e-5, skipped_last=False, skipped_first=False):

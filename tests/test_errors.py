@@ -51,6 +51,11 @@ class RecordingModel:
         ),
         (dict(discretization_config={"target": "edm", "params": {"rho": 0}}), ValueError, "rho must be > 0"),
         (dict(discretization_config={"target": "nope"}), ConfigError, "unknown target 'nope'"),
+        (
+            dict(discretization_config={"target": "karas"}),
+            ConfigError,
+            r"unknown target 'karas'; did you mean 'karras'",
+        ),
         (dict(guider_config={"target": "vanilla_cfg"}), ConfigError, "missing required parameter.*scale"),
         (
             dict(guider_config={"target": "vanilla_cfg", "params": {"scale": 2, "scal": 1}}),

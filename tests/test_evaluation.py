@@ -91,7 +91,7 @@ def test_default_samplers_are_the_deterministic_ones():
 
 
 @pytest.mark.parametrize(
-    "option, value", [("--samplers", "heun_edm,nope"), ("--samplers", "lcm"), ("--schedules", "karras")]
+    "option, value", [("--samplers", "heun_edm,nope"), ("--samplers", "lcm"), ("--schedules", "karas")]
 )
 def test_bad_names_list_the_valid_ones(option, value, capsys):
     with pytest.raises(SystemExit):

@@ -533,3 +533,226 @@ def test_repr_and_history():
     assert "predictor_order=3" in repr(sampler) and "tau_interval=(0.1, 10.0)" in repr(sampler)
     assert sampler.history == 2 + 3  # the corrected state, its noise, the three older outputs
     assert SASolverSampler(1, 1).history == 2
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# 6. ComfyUI's SA-Solver (sa_solver_pece; convention="comfyui"): its loop, PECE, its order-2 weights, its defaults
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def sa_solver_comfyui_reference(
+    denoise,
+    x,
+    sigmas,
+    *,
+    predictor_order=3,
+    corrector_order=4,
+    tau=1.0,
+    tau_interval=None,
+    s_noise=1.0,
+    pece=True,
+    second_order="lagrange",
+    noises=(),
+    param="ve",
+):
+    """SA-Solver in data prediction as ComfyUI's sample_sa_solver loops (the paper's Algorithms 1-2 in the order
+    "evaluate at the prediction, correct the previous step, [evaluate again (PECE)], predict"): a step's tau from its
+    end sigma; noise drawn only when the step adds it; orders lowered at the end of a schedule ending at 0 (predictor
+    at most N - 1 - i, corrector at most N - i); weights by quadrature of ``alpha_t c exp(c (lambda - lambda_t)) l_k``
+    (``"lagrange"``) or the paper's simplified order-2 ones (``"simple"``). A flow step from sigma = 1 is the
+    first-order limit (alpha_t D + sigma_t x, or + sigma_t z with tau), uncorrected, and leaves no history (the
+    library's rule; ComfyUI moves that first sigma instead). Returns (x, nfe, draws)."""
+    p = rf.Param(param)
+    sig = [float(s) for s in sigmas]
+    n, lower = len(sig) - 1, sig[-1] == 0.0
+    noises, nfe, draws = iter(noises), 0, 0
+
+    def model(u, s):
+        nonlocal nfe
+        nfe += 1
+        return denoise(u, s)
+
+    def update(x_s, s, t, nodes, outputs, tau_k, z, corrector):
+        a_t, c = p.alpha(t), 1 + tau_k**2
+        if p.alpha(s) == 0.0:
+            return (0.0 if tau_k > 0 else t / s) * x_s + a_t * outputs[-1] + (t * s_noise if tau_k > 0 else 0.0) * z
+        ls, lt = p.lam(s), p.lam(t)
+        h = lt - ls
+        lams = [p.lam(q) for q in nodes]  # oldest first, as outputs
+        if second_order == "simple" and len(lams) == 2:
+            first = a_t * (1 - math.exp(-c * h))
+            if corrector:
+                coefs = [first - a_t * c * h / 2, a_t * c * h / 2]
+            else:
+                older = a_t * c * h * h / 2 / (lams[0] - ls)
+                coefs = [older, first - older]
+        else:
+            coefs = [a_t * c * _basis_integral(lams, k, c, ls, lt) * math.exp(-c * lt) for k in range(len(lams))]
+        out = (t / s) * math.exp(-(tau_k**2) * h) * x_s + sum(b * m for b, m in zip(coefs, outputs))
+        return out + t * math.sqrt(-math.expm1(-2 * tau_k**2 * h)) * s_noise * z
+
+    x_pred = x_cur = np.asarray(x, np.float64)
+    outputs, history_from, tau_prev, z = [], 0, 0.0, 0.0
+    for i in range(n):
+        s, t = sig[i], sig[i + 1]
+        denoised = model(x_pred, s)
+        outputs.append(denoised)
+        usable = outputs[max(history_from, len(outputs) - max(predictor_order, corrector_order)) :]
+        p_used = min(predictor_order, len(usable))
+        c_used = 0 if i == history_from or (t == 0 and not pece) else min(corrector_order, len(usable))
+        if lower:
+            p_used, c_used = min(p_used, n - 1 - i), min(c_used, n - i)
+        if c_used == 0:
+            x_cur = x_pred
+        else:
+            nodes = sig[i - c_used + 1 : i + 1]
+            x_cur = update(x_cur, sig[i - 1], s, nodes, usable[-c_used:], tau_prev, z, True)
+            if pece:
+                outputs[-1] = usable[-1] = model(x_cur, s)
+        if t == 0:
+            x_pred = outputs[-1]
+            continue
+        tau_prev = tau if tau_interval is None or tau_interval[0] <= t <= tau_interval[1] else 0.0
+        z = 0.0
+        if tau_prev > 0 and s_noise > 0:
+            z, draws = np.asarray(next(noises), np.float64), draws + 1
+        p_used = max(p_used, 1)
+        x_pred = update(x_cur, s, t, sig[i - p_used + 1 : i + 1], usable[-p_used:], tau_prev, z, False)
+        if p.alpha(s) == 0.0:
+            history_from = i + 1  # nothing before lambda = -inf is history
+    return x_pred, nfe, draws
+
+
+COMFY_CASES = [
+    ("ve", dict(), np.append(VE_SIGMAS[:9], 0.0)),  # ComfyUI's defaults on a schedule ending at 0
+    ("ve", dict(pece=False, tau=0.7, s_noise=1.3, tau_interval=(0.1, 3.0)), VE_SIGMAS),
+    ("ve", dict(predictor_order=2, corrector_order=2, second_order="simple", tau=0.5), np.append(VE_SIGMAS, 0.0)),
+    ("ve", dict(predictor_order=2, corrector_order=3, tau=0.0), VE_SIGMAS),
+    ("flow", dict(tau_interval="comfyui", s_noise=0.8), np.append(np.linspace(1.0, 0.1, 9), 0.0)),  # from 1
+    ("flow", dict(predictor_order=2, corrector_order=2, second_order="simple", pece=False), FLOW_SIGMAS),
+    ("flow", dict(predictor_order=4, corrector_order=3, tau=0.6), np.append(FLOW_SIGMAS, 0.0)),
+]
+
+
+@pytest.mark.parametrize("param, params, sigmas", COMFY_CASES, ids=[f"{c[0]}-{c[1]}" for c in COMFY_CASES])
+def test_comfyui_convention_matches_float64_reference(param, params, sigmas):
+    from edm_sampler import SASolverPECESampler
+    from edm_sampler.samplers.sa_solver import comfyui_tau_interval
+
+    # not the shared seed 1234: its third sample ends between two modes of the flow mixture, where the ODE magnifies a
+    # 1e-7 change of the input 45-fold (float32 then agrees to 4e-5 only; 2e-7 for the other samples and seeds)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((6, 2)).astype(np.float32) * sigmas[0]
+    noises = [rng.standard_normal((6, 2)).astype(np.float32) for _ in range(len(sigmas))]
+    model = GaussianMixtureDenoiser(MEANS, STDS, WEIGHTS, parametrization=param)
+    denoise = ve_ref.gmm_denoiser(MEANS, STDS, WEIGHTS) if param == "ve" else rf.flow_gmm_denoiser(MEANS, STDS, WEIGHTS)
+    calls, infos = [], []
+    sampler = SASolverPECESampler(**params, init_noise="prescaled")
+    out = sampler(model, Tensor(x), sigmas=sigmas, noise_sampler=queue_sampler(noises, calls), callback=infos.append)
+    options = dict(params)
+    interval = options.get("tau_interval", "comfyui")
+    options["tau_interval"] = comfyui_tau_interval(param) if interval == "comfyui" else interval
+    ref, nfe, draws = sa_solver_comfyui_reference(denoise, x, sigmas, noises=noises, param=param, **options)
+    n = len(sigmas) - 1
+    corrected = n - 1 - int(param == "flow" and sigmas[0] == 1.0)
+    assert sampler.last_nfe == nfe == n + (corrected if sampler.pece else 0)
+    assert len(infos) == n  # one report per step (the predicted state's evaluation)
+    assert len(calls) == draws and (draws > 0) == (sampler.tau > 0)
+    assert rel(to_np(out), ref) <= 5e-6, rel(to_np(out), ref)
+
+
+def test_comfyui_defaults_and_numbers():
+    """ComfyUI's defaults (SamplerSASolver / sa_solver_pece), its tau interval for SD 1.x / SDXL's table worked out
+    from its formula (log sigma interpolated at timesteps 199.8 and 799.2 of the scaled-linear betas), and the paper's
+    simplified order-2 weights by hand: VE, sigma 4 -> 2 -> 1, tau 0 (c = 1, h = log 2, first-order weight 1/2): the
+    predictor puts -log(2)/2 on the older output, the corrector log(2)/2 on the newer."""
+    from edm_sampler import SASolverPECESampler, load_sampler
+    from edm_sampler.samplers.sa_solver import comfyui_tau_interval
+
+    sampler = SASolverPECESampler()
+    assert (sampler.predictor_order, sampler.corrector_order, sampler.tau, sampler.s_noise) == (3, 4, 1.0, 1.0)
+    assert (sampler.pece, sampler.second_order, sampler.convention, sampler.tau_interval) == (
+        True,
+        "lagrange",
+        "comfyui",
+        "comfyui",
+    )
+    low, high = comfyui_tau_interval("ve")
+    assert low == pytest.approx(0.5711889, rel=1e-6) and high == pytest.approx(5.0924076, rel=1e-6)
+    assert comfyui_tau_interval("flow") == pytest.approx((0.2, 0.8), rel=1e-15)
+    assert sampler.tau_at(5.09, "ve") == sampler.tau_at(0.2, "flow") == 1.0 and sampler.tau_at(5.1, "ve") == 0.0
+    simple = SASolverSampler(2, 2, second_order="simple", tau=0.0)
+    half_log2 = 0.5 * math.log(2.0)
+    predictor = simple.update(p_ve(), 2.0, 1.0, [2.0, 4.0], 0.0)
+    np.testing.assert_allclose(predictor["weights"][:2], [0.5 + half_log2, -half_log2], rtol=1e-14)
+    corrector = simple.update(p_ve(), 2.0, 1.0, [1.0, 2.0], 0.0, corrector=True)
+    np.testing.assert_allclose(corrector["weights"][:2], [half_log2, 0.5 - half_log2], rtol=1e-14)
+    shipped = load_sampler("sa_solver_pece.yaml")
+    assert type(shipped) is SASolverPECESampler and shipped.num_steps == 20
+
+
+# ComfyUI's PECE (3, 4) with tau = 0 on the schedules of section 3: the corrector's order, 4. Local slopes of the
+# float64 reference, 8 -> 128 steps (the library's errors equal them to 1% above float32 rounding): VE 3.06, 4.13, 4.00,
+# 4.00, 4.01, 4.02; flow 4.85, 2.94, 3.43, 3.64, 3.77, 3.86 (rising to 4, as PEC's: VE 3.93, flow 3.84 at 96-128).
+PECE_ORDERS = [("ve", (-4.2, -3.9)), ("flow", (-4.2, -3.5))]
+
+
+@pytest.mark.parametrize("param, bounds", PECE_ORDERS, ids=[o[0] for o in PECE_ORDERS])
+def test_pece_convergence_order(param, bounds):
+    from edm_sampler import SASolverPECESampler
+
+    model = GaussianDenoiser(SIGMA_DATA, parametrization=param)
+    reference_model = rf.flow_gaussian(SIGMA_DATA) if param == "flow" else (lambda x, s: x * 0.25 / (0.25 + s * s))
+    x = np.random.default_rng(3).standard_normal((4, 9)).astype(np.float32)
+    steps, errors, checked = [32, 48, 64, 96, 128], {}, 0
+    for n in sorted(set(steps) | {8, 16}):
+        sigmas = order_schedule(param, n)
+        start = x.astype(np.float64) * sigmas[0]
+        exact = model.exact_solution(start, sigmas[0], sigmas[-1])
+        ref, _, _ = sa_solver_comfyui_reference(reference_model, start, sigmas, tau=0.0, param=param)
+        errors[n] = rel(ref, exact)
+        if errors[n] > 1e-4:
+            out = to_np(SASolverPECESampler(tau=0.0, init_noise="edm")(model, Tensor(x), sigmas=sigmas))
+            assert rel(out, exact) == pytest.approx(errors[n], rel=0.01)
+            checked += 1
+    slope = np.polyfit(np.log(steps), np.log([errors[n] for n in steps]), 1)[0]
+    assert bounds[0] <= slope <= bounds[1], f"slope {slope:.3f}, errors {errors}"
+    assert checked == 2
+
+
+@pytest.mark.parametrize("param", ["ve", "flow"])
+def test_pece_graph_loop_equals_step_by_step(param):
+    from edm_sampler import SASolverPECESampler
+
+    scaling = EDMScaling() if param == "ve" else FlowVelocityScaling()
+    denoiser = Denoiser(scaling).bind(small_net())
+    kwargs = dict(num_steps=6, guider_config=VanillaCFG(2.0), s_noise=0.9)
+    if param == "flow":
+        kwargs["discretization_config"] = FlowMatchDiscretization(shift=3.0)
+    else:  # the interval holds some of the steps' ends but not all: draws on some steps only
+        kwargs["discretization_config"] = {"target": "edm", "params": {"sigma_min": 0.0292, "sigma_max": 14.6146}}
+    cond, uc = conditioning(0)
+    noise = randn((B, *SHAPE), generator=0)
+    expected = SASolverPECESampler(**kwargs)(denoiser, noise, cond, uc, generator=5).asnumpy()
+    loop = SASolverPECESampler(graph_loop=True, **kwargs)
+    got = loop(denoiser, noise, cond, uc, generator=5).asnumpy()
+    assert loop.last_nfe == (11 if param == "ve" else 10)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(second_order="simple", algorithm_type="noise_prediction"), ValueError, r"second_order='simple' has"),
+        (dict(second_order="unipc"), ValueError, r"second_order must be one of 'official', 'lagrange', 'simple'"),
+        (dict(convention="comfy"), ValueError, r"convention must be one of 'diffusers', 'comfyui'"),
+        (dict(pece=1), TypeError, r"pece must be True or False"),
+        (dict(s_noise=-1.0), ValueError, r"s_noise must be >= 0"),
+        (dict(pece=True, repeated_last_sigma=True), ValueError, r"repeated_last_sigma=True is diffusers'"),
+        (dict(convention="comfyui", repeated_last_sigma=True), ValueError, r"repeated_last_sigma=True is diffusers'"),
+        (dict(tau_interval="percent"), TypeError, r"tau_interval must be None or a pair .* or 'comfyui'"),
+    ],
+)
+def test_comfyui_options_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        SASolverSampler(**kwargs)

@@ -155,6 +155,10 @@ SHORT_FORM_KEYS = (
     "stage2strength",
     "num_cols",
     "specify_num_samples",
+    # mindone's newer init_sampling: VanillaCFG's dyn_thresh_config, mindone's (Imagen's) DynamicThresholding
+    "thresholding",
+    "dynamic_thresholding_ratio",
+    "sample_max_value",
 )
 _GM = "gm.modules.diffusionmodules"
 _SHORT_DISCRETIZATIONS = {
@@ -196,9 +200,16 @@ def mindone_short_form(block: Mapping | DictConfig) -> dict:
     discretization = checks.choice(
         "discretization", block.get("discretization", "LegacyDDPMDiscretization"), tuple(_SHORT_DISCRETIZATIONS)
     )
+    thresholding = block.get("thresholding", False)
+    if not isinstance(thresholding, bool):
+        raise ConfigError(f"thresholding must be True or False, got {thresholding!r}")
     if guider == "VanillaCFG":
         scale = min(max(checks.real("guidance_scale", block.get("guidance_scale", 5.0)), 0.0), 100.0)
         guider_config = {"target": f"{_GM}.guiders.VanillaCFG", "params": {"scale": scale}}
+        if thresholding:  # init_sampling(thresholding=True): mindone's (Imagen's) DynamicThresholding
+            params = {k: block[k] for k in ("dynamic_thresholding_ratio", "sample_max_value") if k in block}
+            dyn_thresh = {"target": f"{_GM}.sampling_utils.DynamicThresholding", "params": params}
+            guider_config["params"]["dyn_thresh_config"] = dyn_thresh
     else:
         guider_config = {"target": f"{_GM}.guiders.IdentityGuider"}
     steps = checks.integer("steps", block.get("steps", 40), minimum=1)

@@ -2,8 +2,8 @@
 
 ``edm-sampler eval`` runs each sampler deterministically, so the errors are ODE (discretization) errors:
 ``s_churn=0`` for the EDM family, ``eta=0`` for the ancestral and SDE samplers, ``tau=0`` for SA-Solver and
-``gamma=0`` for TCD; samplers without a deterministic setting (LCM, DDPM) are left out. For each budget it uses the
-most steps whose NFE does not exceed it. The models:
+``gamma=0`` for TCD; samplers without a deterministic setting (LCM, DDPM) are left out, and so is ``dpm_adaptive``,
+whose NFE no step count sets. For each budget it uses the most steps whose NFE does not exceed it. The models:
 
 * ``gaussian``: N(0, 0.5^2 I) data in 16-D. The probability-flow ODE has a closed-form solution, so the error is the
   max and RMS difference from the exact solution of the same starting noise, relative to the solution's RMS.
@@ -58,6 +58,8 @@ FLOW_MODELS = ("gaussian_flow", "gmm_flow", "glyphs_flow")
 MODELS = VE_MODELS + FLOW_MODELS
 QUICK_MODELS = ("gaussian", "gaussian_flow")
 STOCHASTIC_ONLY = ("lcm", "ddpm")  # their noise is the method: there is no deterministic setting to compare
+ADAPTIVE = ("dpm_adaptive",)  # its NFE follows the model's outputs, not a step count: no budget holds it
+TWO_MODELS = ("pangu_euler_edm",)  # PanGu-Draw's sampler needs its high-timestep expert as well
 DEFAULT_NFE = (5, 10, 20, 35, 80)
 QUICK_NFE = (5, 10)
 # Schedules with parameters, by the names the eval gives them (any registered discretization that needs no parameters
@@ -133,7 +135,8 @@ CSV_COLUMNS = tuple(f.name for f in fields(Row))
 
 def deterministic_samplers() -> list[str]:
     """Short names of every registered sampler that can run deterministically."""
-    return [name for name in known_targets() if _is_sampler(resolve(name)) and name not in STOCHASTIC_ONLY]
+    left_out = STOCHASTIC_ONLY + ADAPTIVE + TWO_MODELS
+    return [name for name in known_targets() if _is_sampler(resolve(name)) and name not in left_out]
 
 
 def schedule_names() -> list[str]:

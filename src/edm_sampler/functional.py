@@ -19,10 +19,12 @@ def renoise(x: Tensor, c: dict) -> Tensor:
 
 
 def euler_to(x: Tensor, denoised: Tensor, c: dict) -> Tensor:
-    """The Euler step ``x + (sigma_to - sigma) (x - D) / sigma``; to sigma 0 it is ``D`` itself (computed, it would lose
-    D's low bits to cancellation against x). ``c`` from :func:`~edm_sampler.samplers.coefficients.euler`."""
+    """The Euler step ``x + (sigma_to - sigma) (x - D) / sigma``, written as the blend ``r x + (1 - r) D`` with
+    ``r = sigma_to / sigma`` (one op fewer, and no cancellation of x against D: from a huge sigma, such as a zero-SNR
+    level, ``x - D`` would lose D to x's rounding); to sigma 0 it is ``D`` itself. ``c`` from
+    :func:`~edm_sampler.samplers.coefficients.euler`."""
     if c["to_denoised"]:
         x = denoised
     else:
-        x = x + (x - denoised) * c["inv_sigma"] * c["dt"]
+        x = x * c["x_weight"] + denoised * c["d_weight"]
     return x

@@ -46,11 +46,16 @@ class CompiledSteps(nn.Cell):
 
     noise_per_step = False  # noise draws: rows of stacked arrays, or the step's own tensors (``noises``)
 
-    def __init__(self, guided: GuidedNetwork, step, layout: tuple):
+    def __init__(self, guided: GuidedNetwork, step, layout: tuple, limit: nn.Cell | None = None):
         super().__init__()
         self.guided = guided
         self.step_fn = step
         self.layout = layout
+        self.step_limit = nn.Identity() if limit is None else limit
+
+    def limit(self, denoised):
+        """The sampler's step limit (``m.limit`` of a compiled step)."""
+        return self.step_limit(denoised)
 
     def denoise(self, x, level):
         """One guided evaluation at a level's preconditioning: ``m.denoise`` of a compiled step."""
@@ -235,13 +240,14 @@ class Packer:
         return tuple(column[i] for column in self.noises)
 
 
-def compiled_cell(kind: type, step, layout: tuple, denoiser: BoundDenoiser, guider: Guider) -> CompiledSteps:
-    """The compiled loop or step for this step function, guider type, layout and network, cached on the bound
-    denoiser (so later calls do not compile)."""
-    key = (kind, step, type(guider).expand, guider.combine, layout)
+def compiled_cell(kind: type, sampler: Any, layout: tuple, denoiser: BoundDenoiser, guider: Guider) -> CompiledSteps:
+    """The compiled loop or step for this sampler's step function and step limit, guider type, layout and network,
+    cached on the bound denoiser (so later calls do not compile)."""
+    step, limit = type(sampler).step, sampler.step_limit
+    key = (kind, step, limit, type(guider).expand, guider.combine, layout)
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:
-        cells[key] = kind(GuidedNetwork(denoiser.network, guider, denoiser.dtype), step, layout)
+        cells[key] = kind(GuidedNetwork(denoiser.network, guider, denoiser.dtype), step, layout, limit)
     return cells[key]
 
 
@@ -274,7 +280,7 @@ def sample_loop(sampler: Any, run: Any, x: Tensor) -> Tensor:
     layout, packer = _packed(sampler, run, x, stack=True)
     # ms.mutable: the tuple is a graph input, not a constant (new values would recompile)
     arrays = ms.mutable(tuple(packer.arrays))
-    loop = compiled_cell(WholeLoop, type(sampler).step, layout, run.denoiser, run.guider)
+    loop = compiled_cell(WholeLoop, sampler, layout, run.denoiser, run.guider)
     try:
         steps = Tensor(run.num_steps, ms.int32)
         return loop(x, _mutable(sampler.initial_state(x)), arrays, run.model.model_cond, steps)
@@ -288,7 +294,7 @@ def sample_steps(sampler: Any, run: Any, x: Tensor) -> Tensor:
     the whole loop; the progress bar advances per step."""
     layout, packer = _packed(sampler, run, x, stack=False)
     arrays = ms.mutable(tuple(packer.arrays))
-    cell = compiled_cell(StepGraph, type(sampler).step, layout, run.denoiser, run.guider)
+    cell = compiled_cell(StepGraph, sampler, layout, run.denoiser, run.guider)
     state = sampler.initial_state(x)
     cond = run.model.model_cond
     for i, _, _ in run.steps():

@@ -9,6 +9,7 @@ cannot run arbitrary code by default.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import logging
@@ -55,6 +56,19 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "dpm_solver_singlestep": ("samplers", "DPMSolverSinglestepSampler", None, None),
     "sa_solver": ("samplers", "SASolverSampler", None, None),
     "tcd": ("samplers", "TCDSampler", None, None),
+    "ddim": ("samplers", "DDIMSampler", None, None),
+    "res_multistep": ("samplers", "ResMultistepSampler", None, None),
+    "res_multistep_ancestral": ("samplers", "ResMultistepAncestralSampler", None, None),
+    "gradient_estimation": ("samplers", "GradientEstimationSampler", None, None),
+    "er_sde": ("samplers", "ERSDESampler", None, None),
+    "seeds_2": ("samplers", "SEEDS2Sampler", None, None),
+    "seeds_3": ("samplers", "SEEDS3Sampler", None, None),
+    "heunpp2": ("samplers", "HeunPP2Sampler", None, None),
+    "ipndm": ("samplers", "IPNDMFixedStepSampler", None, None),
+    "ipndm_v": ("samplers", "IPNDMVariableStepSampler", None, None),
+    "dpm_fast": ("samplers", "DPMSolverFastSampler", None, None),
+    "dpm_adaptive": ("samplers", "DPMSolverAdaptiveSampler", None, None),
+    "sa_solver_pece": ("samplers", "SASolverPECESampler", None, None),
     "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
     "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
     "img2img": ("discretization", "Img2ImgDiscretizationWrapper", "discretizer", "discretizer"),
@@ -68,14 +82,38 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "flow_match": ("flow_schedules", "FlowMatchDiscretization", None, None),
     "discrete_flow": ("flow_schedules", "DiscreteFlowDiscretization", None, None),
     "linear_quadratic": ("flow_schedules", "LinearQuadraticDiscretization", None, None),
+    "simple": ("comfy_schedules", "SimpleDiscretization", None, None),
+    "sgm_uniform": ("comfy_schedules", "SGMUniformDiscretization", None, None),
+    "normal": ("comfy_schedules", "NormalDiscretization", None, None),
+    "ddim_uniform": ("comfy_schedules", "DDIMUniformDiscretization", None, None),
+    "beta": ("comfy_schedules", "BetaDiscretization", None, None),
+    "karras": ("comfy_schedules", "KarrasDiscretization", None, None),
+    "kl_optimal": ("comfy_schedules", "KLOptimalDiscretization", None, None),
+    "laplace": ("comfy_schedules", "LaplaceDiscretization", None, None),
+    "comfy_scheduler": ("comfy_schedules", "ComfySchedulerDiscretization", None, None),
+    "gits": ("published_schedules", "GITSDiscretization", None, None),
+    "align_your_steps_comfy": ("published_schedules", "AlignYourStepsComfyDiscretization", None, None),
+    "optimal_steps": ("published_schedules", "OptimalStepsDiscretization", None, None),
+    "split_sigmas": ("sigma_ops", "SplitSigmas", None, None),
+    "flip_sigmas": ("sigma_ops", "FlipSigmas", None, None),
+    "set_first_sigma": ("sigma_ops", "SetFirstSigma", None, None),
+    "extend_intermediate_sigmas": ("sigma_ops", "ExtendIntermediateSigmas", None, None),
+    "step_range": ("sigma_ops", "StepRange", None, None),
     "identity": ("guiders", "IdentityGuider", "guiders", "guiders"),
     "vanilla_cfg": ("guiders", "VanillaCFG", "guiders", "guiders"),
     "linear_prediction": ("guiders", "LinearPredictionGuider", "guiders", "guiders"),
     "triangle_prediction": ("guiders", "TrianglePredictionGuider", "guiders", "guiders"),
     "trapezoid_prediction": ("guiders", "TrapezoidPredictionGuider", "guiders", "guiders"),
     "spatiotemporal_prediction": ("guiders", "SpatiotemporalPredictionGuider", "guiders", "guiders"),
+    "clip_x0": ("guiders", "ClipX0", None, None),
+    "threshold_x0": ("guiders", "DynamicThresholdX0", None, None),
     "no_dynamic_thresholding": ("guiders", "NoDynamicThresholding", "sampling_utils", "sampling_utils"),
-    "dynamic_thresholding": ("guiders", "DynamicThresholding", "sampling_utils", "sampling_utils"),
+    "dynamic_thresholding": ("guiders", "DynamicThresholding", "sampling_utils", None),  # gm's: _RENAMED below
+    "mindone_dynamic_thresholding": ("guiders", "MindoneDynamicThresholding", None, None),
+    "multi_condition_cfg": ("guiders", "MultiConditionCFG", None, None),
+    "pangu_vanilla_cfg": ("guiders", "PanGuVanillaCFG", None, "guiders"),
+    "pangu_no_dynamic_thresholding": ("guiders", "PanGuNoDynamicThresholding", None, "sampling_utils"),
+    "pangu_euler_edm": ("pangu", "PanGuEulerEDMSampler", None, "sampler"),
     "denoiser": ("denoisers", "Denoiser", "denoiser", "denoiser"),
     "discrete_denoiser": ("denoisers", "DiscreteDenoiser", "denoiser", "denoiser"),
     "edm_scaling": ("scalings", "EDMScaling", "denoiser_scaling", "denoiser_scaling"),
@@ -103,6 +141,15 @@ for _short, (_module, _cls, _sgm, _gm) in _BUILTINS.items():
         _NAMES[f"{_GM}.{_gm}.{_cls}"] = (_module, _cls)
         for _copy in _MINDONE_SGM_COPIES:
             _NAMES[f"{_copy}.{_gm}.{_cls}"] = (_module, _cls)
+
+# Upstream paths whose class is another edm_sampler class than the one of the same name: mindone's gm (and the gm copy
+# its video examples import as modules.diffusionmodules) replaced sgm's early DynamicThresholding by Imagen's; the sgm
+# path keeps sgm's.
+_RENAMED: dict[str, str] = {
+    f"{_GM}.sampling_utils.DynamicThresholding": "mindone_dynamic_thresholding",
+    "modules.diffusionmodules.sampling_utils.DynamicThresholding": "mindone_dynamic_thresholding",
+}
+_NAMES.update({path: _NAMES[short] for path, short in _RENAMED.items()})
 
 
 def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
@@ -152,7 +199,9 @@ def resolve(target: str, *, allow_imports: bool = False) -> Any:
     if entry is not None:
         return entry
     if "." not in target:
-        raise ConfigError(f"unknown target {target!r}; known short names: {', '.join(known_targets())}")
+        close = difflib.get_close_matches(target, known_targets(), n=4, cutoff=0.6)
+        hint = f"did you mean {', '.join(map(repr, close))}? " if close else ""
+        raise ConfigError(f"unknown target {target!r}; {hint}known short names: {', '.join(known_targets())}")
     if target.startswith(_UPSTREAM_PREFIXES) and not allow_imports:
         implemented = sorted({cls for _, cls, sgm, gm in _BUILTINS.values() if sgm or gm})
         raise ConfigError(

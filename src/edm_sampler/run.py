@@ -16,6 +16,7 @@ from mindspore import Tensor, ops
 
 from . import checks, parametrization
 from .denoisers import as_denoiser
+from .experts import ExpertSwitch, SwitchingModelPath
 from .guiders import Guider
 from .model_path import ModelOutputError, ModelPath, where
 from .noise import GeneratorLike, NoiseSampler, NoiseSource
@@ -67,7 +68,9 @@ class SamplingRun:
             check_inputs(cond, uc, self.batch_size)
         self.cond, self.uc = cond, uc
         self.check_finite = checks.choice("check_finite", check_finite, CHECK_FINITE)
-        self.model = ModelPath(
+        # two experts: one model path each, chosen per step (edm_sampler.experts)
+        path = SwitchingModelPath if isinstance(self.denoiser, ExpertSwitch) else ModelPath
+        self.model = path(
             self.denoiser,
             guider,
             cond,

@@ -19,6 +19,7 @@ from .schedule import (
     alpha_family_levels,
     alpha_family_timesteps,
 )
+from .training import ZERO_SNR_ALPHA, TrainingSchedule
 from .translation import (
     LIMIT_FIELDS,
     Translation,
@@ -30,28 +31,52 @@ from .translation import (
 )
 
 
+def zero_snr_guard(f: Fields, table: TrainingSchedule, levels):
+    """With ``rescale_betas_zero_snr`` the table's top level is the zero-SNR one (held at
+    :data:`~edm_sampler.diffusers_schedulers.training.ZERO_SNR_ALPHA`). A noise prediction gives no data estimate
+    there (diffusers divides by alpha = 0 and returns NaN), so an epsilon model's schedule may not start on it."""
+    prediction = f.config.get("prediction_type", f.defaults.get("prediction_type"))
+    if table.alphas_cumprod[-1] != ZERO_SNR_ALPHA or prediction != "epsilon":
+        return levels
+    top = float(table.sigmas[-1])
+
+    def checked(n: int) -> np.ndarray:
+        out = levels(n)
+        if out[0] >= top:
+            raise ValueError(
+                f"{f.origin}: {f.class_name}: with rescale_betas_zero_snr=true, {n} steps start at the zero-SNR "
+                f"timestep {table.num_train_timesteps - 1}, where prediction_type='epsilon' gives no data estimate "
+                "(diffusers divides by alpha = 0 there); use prediction_type 'v_prediction' or 'sample' (what "
+                "zero-SNR training needs), or a timestep_spacing that starts below the top"
+            )
+        return out
+
+    return checked
+
+
 def alpha_family(f: Fields, sampler: type, params: dict, final_alpha_is_one: bool) -> Translation:
     """DDIM and DDPM: integer timesteps on the table, the VP latent in and out (``init_noise="vp"``)."""
-    table = training_table(f)
+    table = training_table(f, terminal_alpha=ZERO_SNR_ALPHA)
     spacing = f.choice("timestep_spacing", TIMESTEP_SPACINGS)
     offset = f.take("steps_offset")
     T = table.num_train_timesteps
-    if table.alphas_cumprod[-1] == 0.0:
-        f.refuse("rescale_betas_zero_snr", "a zero-SNR top level (sigma = inf) is not supported by these samplers yet")
 
     def timesteps(n: int):
         return alpha_family_timesteps(spacing, n, T, offset)
 
     denoiser = vp_denoiser(f, table, "linear")
-    levels, label = alpha_family_levels(table, timesteps, final_alpha_is_one), describe(f)
+    levels = zero_snr_guard(f, table, alpha_family_levels(table, timesteps, final_alpha_is_one))
+    label = describe(f)
     return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, label), "vp", params)
 
 
 def ddim(f: Fields, options: dict) -> Translation:
-    from ..samplers import EulerAncestralSampler
+    """DDIMScheduler: :class:`~edm_sampler.samplers.ddim.DDIMSampler`; clip_sample / thresholding limit its x0 term
+    (the noise direction keeps the unlimited estimate, as diffusers' step does)."""
+    from ..samplers.ddim import DDIMSampler
 
-    refuse_limits(f, "DDIM combines the clipped x0 with the unclipped noise prediction (not a limit on the estimate)")
-    return alpha_family(f, EulerAncestralSampler, {"eta": 0.0}, f.flag("set_alpha_to_one"))
+    limit = x0_limit(f)
+    return alpha_family(f, DDIMSampler, {"eta": 0.0, "x0_limit": limit}, f.flag("set_alpha_to_one"))
 
 
 def ddpm(f: Fields, options: dict) -> Translation:
@@ -117,9 +142,7 @@ def lcm(f: Fields, options: dict) -> Translation:
     from ..samplers import LCMSampler
 
     refuse_limits(f, "LCM limits its x0 prediction before the consistency boundary condition, inside the estimate")
-    table = training_table(f)
-    if table.alphas_cumprod[-1] == 0.0:
-        f.refuse("rescale_betas_zero_snr", "a zero-SNR top level (sigma = inf) is not supported by these samplers yet")
+    table = training_table(f, terminal_alpha=ZERO_SNR_ALPHA)
     original = f.take("original_inference_steps")
     for name in ("timestep_spacing", "steps_offset", "set_alpha_to_one"):
         f.take(name)  # LCMScheduler.set_timesteps/step do not use them (the last step returns the estimate)
@@ -127,6 +150,8 @@ def lcm(f: Fields, options: dict) -> Translation:
 
     def levels(n: int):
         return np.append(table.sigmas[lcm_timesteps(n, T, original)], 0.0)
+
+    levels = zero_snr_guard(f, table, levels)
 
     scaling = LCMSchedulerScaling(f.choice("prediction_type", VP_PREDICTIONS), table, f.take("timestep_scaling"))
     denoiser = SchedulerDenoiser(scaling, f.class_name, (float(table.sigmas[0]), float(table.sigmas[-1])))
@@ -142,9 +167,7 @@ def tcd(f: Fields, options: dict) -> Translation:
 
     for name in LIMIT_FIELDS:
         f.take(name)  # TCDScheduler.step does not read them
-    table = training_table(f)
-    if table.alphas_cumprod[-1] == 0.0:
-        f.refuse("rescale_betas_zero_snr", "a zero-SNR top level (sigma = inf) is not supported by these samplers yet")
+    table = training_table(f, terminal_alpha=ZERO_SNR_ALPHA)
     original = f.take("original_inference_steps")
     for name in ("timestep_spacing", "steps_offset", "set_alpha_to_one", "timestep_scaling"):
         f.take(name)  # TCDScheduler.set_timesteps/step do not use them
@@ -152,6 +175,8 @@ def tcd(f: Fields, options: dict) -> Translation:
 
     def levels(n: int):
         return np.append(table.sigmas[lcm_timesteps(n, T, original)], table.sigmas[0])
+
+    levels = zero_snr_guard(f, table, levels)
 
     denoiser = vp_denoiser(f, table, "linear")
     params = {"gamma": 0.3, "timestep_sigmas": tuple(float(v) for v in table.sigmas)}

@@ -31,6 +31,12 @@ from ..discretization import ddpm_betas
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
 TIMESTEP_RULES = ("linear", "log", "log_round", "log_floor", "continuous")
 
+# The zero-SNR level (alpha = 0, sigma = inf) as the VE state sees it: alpha = 2**-48, sigma = 2**24 (to float64
+# rounding). The VE latent there is the VP latent times an exact power of two, and every quantity with a limit at
+# SNR 0 (the network input, a v- or x0-prediction's data estimate, DDIM's noise direction (x - D) / sigma) is within
+# float32 rounding (6e-8 relative) of it, so samplers reach diffusers' alpha = 0 numbers without a special case.
+ZERO_SNR_ALPHA = 2.0**-48
+
 
 def cosine_betas(num_train_timesteps: int, max_beta: float = 0.999) -> np.ndarray:
     """Nichol & Dhariwal (2021)'s cosine schedule (diffusers' ``betas_for_alpha_bar``, ``squaredcos_cap_v2``)."""

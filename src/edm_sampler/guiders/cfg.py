@@ -10,6 +10,7 @@ from .. import checks
 from ..checks import ConfigError
 from ..registry import instantiate_from_config
 from .base import BATCHED_KEYS, Guider, _check_batched, _same_value
+from .mindone_thresholding import MindoneDynamicThresholding
 
 
 class NoDynamicThresholding:
@@ -20,7 +21,8 @@ class NoDynamicThresholding:
 
 
 class DynamicThresholding:
-    """sgm's early (and mindone's) dynamic thresholding, as a ``dyn_thresh_config`` of :class:`VanillaCFG`.
+    """sgm's early dynamic thresholding, as a ``dyn_thresh_config`` of :class:`VanillaCFG` (mindone's gm replaced it
+    by Imagen's under the same name: :class:`~edm_sampler.guiders.mindone_thresholding.MindoneDynamicThresholding`).
 
     The guided result is rescaled to the spread of the unconditional estimate:
     ``(r - mean(r)) / std(r) * std(D_u)`` with ``r = D_u + scale (D_c - D_u)``, means and (unbiased) standard
@@ -36,13 +38,16 @@ class DynamicThresholding:
         uncond = uncond - uncond.mean()
         return result * ops.sqrt((uncond * uncond).sum() / count) / ops.sqrt((result * result).sum() / count)
 
+    def __repr__(self) -> str:
+        return "DynamicThresholding()"
+
 
 class VanillaCFG(Guider):
     """Classifier-free guidance ``D = D_u + scale * (D_c - D_u)`` in one model call on the batch ``[uc; c]``.
 
     Entries under ``vector``, ``crossattn`` and ``concat`` are stacked; every other key must be equal in ``cond`` and
-    ``uc`` (it is passed once). ``dyn_thresh_config`` is mindone's: the no-op ``NoDynamicThresholding`` or
-    :class:`DynamicThresholding`.
+    ``uc`` (it is passed once). ``dyn_thresh_config`` is mindone's: the no-op ``NoDynamicThresholding``, sgm's early
+    :class:`DynamicThresholding`, or mindone's (Imagen's, on the ``[uc; c]`` batch before combining).
     """
 
     batched_keys = BATCHED_KEYS
@@ -52,14 +57,17 @@ class VanillaCFG(Guider):
         self.dyn_thresh = None
         if dyn_thresh_config is not None:
             thresholding = instantiate_from_config(dyn_thresh_config)
-            if not isinstance(thresholding, (NoDynamicThresholding, DynamicThresholding)):
+            if not isinstance(thresholding, (NoDynamicThresholding, DynamicThresholding, MindoneDynamicThresholding)):
                 raise ConfigError(
-                    "dyn_thresh_config: NoDynamicThresholding or DynamicThresholding are supported, "
-                    f"got {type(thresholding).__name__}"
+                    "dyn_thresh_config: NoDynamicThresholding, DynamicThresholding (sgm's) or mindone's "
+                    f"DynamicThresholding are supported, got {type(thresholding).__name__}"
                 )
             if isinstance(thresholding, DynamicThresholding):
                 self.dyn_thresh = thresholding
                 self.combine = thresholding.combine  # the model path reads guider.combine
+            elif isinstance(thresholding, MindoneDynamicThresholding):  # thresholds [uc; c] before combining
+                self.dyn_thresh = thresholding
+                self.combine = thresholding.before(VanillaCFG.combine)
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         for name, value in (("cond", cond), ("uc", uc)):
@@ -95,5 +103,5 @@ class VanillaCFG(Guider):
         return uncond + (cond - uncond) * scale
 
     def __repr__(self) -> str:
-        thresholding = "" if self.dyn_thresh is None else ", dyn_thresh=DynamicThresholding"
+        thresholding = "" if self.dyn_thresh is None else f", dyn_thresh={self.dyn_thresh!r}"
         return f"VanillaCFG(scale={self.scale}{thresholding})"

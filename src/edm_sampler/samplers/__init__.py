@@ -10,25 +10,42 @@
 * :mod:`.sde`: DPM-Solver++ SDE samplers on Brownian noise (k-diffusion);
 * :mod:`.unipc`: the UniPC predictor-corrector (diffusers' ``UniPCMultistepScheduler``);
 * :mod:`.pndm`: PLMS, PNDM and iPNDM (diffusers' ``PNDMScheduler`` and ``IPNDMScheduler``);
+* :mod:`.ddim`: DDIM with a limit on its x0 term (diffusers' ``DDIMScheduler`` with ``clip_sample`` / ``thresholding``);
 * :mod:`.ddpm`: DDPM ancestral sampling with diffusers' variance choices;
 * :mod:`.deis`: DEIS multistep (diffusers' ``DEISMultistepScheduler``);
 * :mod:`.dpm_solver`: DPM-Solver(++) multistep and singlestep, ODE and SDE (diffusers' ``DPMSolver*Scheduler``);
 * :mod:`.sa_solver`: SA-Solver, the stochastic Adams predictor-corrector (diffusers' ``SASolverScheduler``);
-* :mod:`.tcd`: trajectory consistency distillation's sampling (diffusers' ``TCDScheduler``).
+* :mod:`.tcd`: trajectory consistency distillation's sampling (diffusers' ``TCDScheduler``);
+* :mod:`.res_multistep`: RES second-order exponential multistep and its ancestral form (ComfyUI);
+* :mod:`.gradient_estimation`: Permenter & Yuan's gradient-estimation sampler (ComfyUI);
+* :mod:`.er_sde`: ER-SDE-Solver-3 (ComfyUI's ``er_sde``);
+* :mod:`.seeds`: SEEDS-2 and SEEDS-3 exponential SDE solvers (ComfyUI).
+* :mod:`.heunpp`: Heun++ (ComfyUI's ``heunpp2``);
+* :mod:`.adams`: fixed- and variable-step Adams-Bashforth on dx/dsigma (ComfyUI's ``ipndm`` and ``ipndm_v``);
+* :mod:`.dpm_fast` and :mod:`.dpm_adaptive`: DPM-Solver-fast and adaptive DPM-Solver-12/23 (k-diffusion, ComfyUI).
 """
 
+from .adams import IPNDMFixedStepSampler, IPNDMVariableStepSampler
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level
 from .consistency import LCMSampler
+from .ddim import DDIMSampler
 from .ddpm import DDPMSampler
 from .deis import DEISSampler
 from .dpm import DPM2AncestralSampler, DPM2Sampler
+from .dpm_adaptive import DPMSolverAdaptiveSampler
+from .dpm_fast import DPMSolverFastSampler
 from .dpm_solver import DPMSolverMultistepSampler, DPMSolverSinglestepSampler
 from .edm import EDMSampler, EulerEDMSampler, HeunEDMSampler
+from .er_sde import ERSDESampler
+from .gradient_estimation import GradientEstimationSampler
+from .heunpp import HeunPP2Sampler
 from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
 from .pndm import IPNDMSampler, PLMSSampler, PNDMSampler
-from .sa_solver import SASolverSampler
+from .res_multistep import ResMultistepAncestralSampler, ResMultistepSampler
+from .sa_solver import SASolverPECESampler, SASolverSampler
 from .sde import DPMPP2MSDESampler, DPMPP3MSDESampler, DPMPPSDESampler
+from .seeds import SEEDS2Sampler, SEEDS3Sampler
 from .tcd import TCDSampler
 from .unipc import UniPCSampler
 
@@ -60,6 +77,19 @@ __all__ = [
     "PNDMSampler",
     "SASolverSampler",
     "TCDSampler",
+    "DDIMSampler",
+    "ERSDESampler",
+    "GradientEstimationSampler",
+    "ResMultistepAncestralSampler",
+    "ResMultistepSampler",
+    "SEEDS2Sampler",
+    "SEEDS3Sampler",
+    "DPMSolverAdaptiveSampler",
+    "DPMSolverFastSampler",
+    "HeunPP2Sampler",
+    "IPNDMFixedStepSampler",
+    "IPNDMVariableStepSampler",
+    "SASolverPECESampler",
     "get_ancestral_step",
     "lms_coefficients",
 ]

@@ -29,7 +29,7 @@ import numpy as np
 import mindspore as ms
 from mindspore import Tensor, ops
 
-from .. import checks, parametrization
+from .. import call_keywords, checks, parametrization
 from ..denoisers import as_denoiser
 from ..discretization import EDMDiscretization
 from ..guiders import IdentityGuider
@@ -179,6 +179,11 @@ class BaseDiffusionSampler:
         """The tensor math of one step (see the module docstring)."""
         raise NotImplementedError("this sampler does not define step()")
 
+    @property
+    def step_limit(self) -> Any:
+        """A cell the step applies to part of its update through ``m.limit`` (DDIM's limited x0 term), or None."""
+        return None
+
     def initial_state(self, x: Tensor) -> tuple:
         """The ``state`` the first step receives: ``history`` zero tensors shaped like x."""
         return tuple(ops.zeros_like(x) for _ in range(self.history))
@@ -282,6 +287,7 @@ class BaseDiffusionSampler:
         model_kwargs: dict | None = None,
         disable: bool | None = None,
         sigmas: Any = None,
+        **mindone_keywords: Any,
     ) -> Tensor:
         """Integrate from ``sigma_0`` down to the end of the schedule and return the float32 result.
 
@@ -300,8 +306,15 @@ class BaseDiffusionSampler:
             disable: hide (True) or show (False) the progress bar; default: shown only when ``verbose``.
             sigmas: an explicit schedule, N + 1 descending values (the last may be 0) for N steps, instead of the
                 discretization; excludes ``num_steps``.
+            **mindone_keywords: the keywords mindone's pipelines pass (``num_frames``, ``image_only_indicator``,
+                ``adapter_states``, ``control``, ``init_noise_scheduler``, ``other_c``), routed as mindone routes them
+                (see :mod:`edm_sampler.call_keywords`); any other keyword is refused.
         """
         sigmas, x, denoiser, param, max_sigma = self._prepare(denoiser, x, num_steps, sigmas)
+        # mindone's call keywords: to the model, the guider or the noise source, as mindone sends them
+        call = call_keywords.route(
+            self, denoiser, tuple(x.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
+        )
         # A new float32 tensor: the caller's x is never touched.
         start = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]), param)
         return self._integrate(
@@ -313,10 +326,11 @@ class BaseDiffusionSampler:
             cond,
             uc,
             generator,
-            noise_sampler,
+            call.noise_sampler,
             callback,
-            model_kwargs,
+            call.model_kwargs,
             disable,
+            call.guider,
         )
 
     def img2img(
@@ -335,6 +349,7 @@ class BaseDiffusionSampler:
         model_kwargs: dict | None = None,
         disable: bool | None = None,
         sigmas: Any = None,
+        **mindone_keywords: Any,
     ) -> Tensor:
         """Start from ``image`` (a clean latent) noised to the schedule's first sigma, as sgm's ``do_img2img`` does.
 
@@ -346,6 +361,9 @@ class BaseDiffusionSampler:
         VE models start at ``image + sigma_0 * noise``; flow models at ``(1 - sigma_0) * image + sigma_0 * noise``.
         """
         sigmas, image, denoiser, param, max_sigma = self._prepare(denoiser, image, num_steps, sigmas)
+        call = call_keywords.route(
+            self, denoiser, tuple(image.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
+        )
         start = image.astype(ms.float32)
         if add_noise and len(sigmas) > 1:
             if noise is None:
@@ -367,19 +385,35 @@ class BaseDiffusionSampler:
             cond,
             uc,
             generator,
-            noise_sampler,
+            call.noise_sampler,
             callback,
-            model_kwargs,
+            call.model_kwargs,
             disable,
+            call.guider,
         )
 
     def _integrate(
-        self, denoiser, param, max_sigma, x, sigmas, cond, uc, generator, noise_sampler, callback, model_kwargs, disable
+        self,
+        denoiser,
+        param,
+        max_sigma,
+        x,
+        sigmas,
+        cond,
+        uc,
+        generator,
+        noise_sampler,
+        callback,
+        model_kwargs,
+        disable,
+        guider=None,
     ) -> Tensor:
-        """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule."""
+        """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule (with ``guider``, the sampler's guider as
+        the call's keywords configured it)."""
+        guider = self.guider if guider is None else guider
         run = SamplingRun(
             denoiser=denoiser,
-            guider=self.guider,
+            guider=guider,
             x_shape=tuple(x.shape),
             sigmas=sigmas,
             cond=cond,
@@ -393,7 +427,7 @@ class BaseDiffusionSampler:
             max_sigma=max_sigma,
         )
         if self.verbose:
-            logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, self.guider)
+            logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, guider)
         x = self.sample(run, x)
         if self.init_noise == "vp" and param.name == "ve" and sigmas[-1] > 0:  # back to the VP latent
             x = x * (1.0 / math.sqrt(1.0 + float(sigmas[-1]) ** 2))
@@ -410,7 +444,7 @@ class BaseDiffusionSampler:
             return graph_loop.sample_loop(self, run, x)
         if graph_loop.steps_compile(run):  # graph mode: each step compiled with its model evaluations
             return graph_loop.sample_steps(self, run, x)
-        model = StepModel(run)
+        model = StepModel(run, self.step_limit)
         state = self.initial_state(x)
         # run.steps() first: it sets the step index (for error messages) and ticks the progress bar
         for _, c in zip(run.steps(), self.plan(run.param, run.sigmas, run.noise)):
@@ -428,9 +462,14 @@ class StepModel:
     """The ``m`` a step receives when it runs eagerly: model evaluations and callback reports through the call's
     :class:`~edm_sampler.run.SamplingRun` (the compiled loop is the other ``m``)."""
 
-    def __init__(self, run: SamplingRun):
+    def __init__(self, run: SamplingRun, limit: Any = None):
         self.run = run
         self.level = 0.0  # the noise level of the latest evaluation (the callback's ``sigma_hat``)
+        self._limit = limit
+
+    def limit(self, denoised: Tensor) -> Tensor:
+        """The sampler's :attr:`~BaseDiffusionSampler.step_limit` applied to an estimate (identity without one)."""
+        return denoised if self._limit is None else self._limit(denoised)
 
     def denoise(self, x: Tensor, level: float) -> Tensor:
         self.level = float(level)

@@ -29,4 +29,4 @@ def no_renoising() -> dict:
 
 def euler(sigma: float, sigma_to: float) -> dict:
     """The Euler step from ``sigma`` to ``sigma_to`` (see :func:`edm_sampler.functional.euler_to`)."""
-    return {"to_denoised": sigma_to == 0.0, "inv_sigma": 1.0 / sigma, "dt": sigma_to - sigma}
+    return {"to_denoised": sigma_to == 0.0, "x_weight": sigma_to / sigma, "d_weight": (sigma - sigma_to) / sigma}

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..functional import renoise
+from ..functional import euler_to, renoise
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -65,15 +65,14 @@ class EDMSampler(BaseDiffusionSampler):
         n = len(sigmas) - 1
         for sigma, sigma_next in pairs(sigmas):
             sigma_hat, churn = self.churn(p, sigma, sigma_next, n, noise)
-            yield {"churn": churn, "at": Level(sigma_hat), "inv_sigma": 1.0 / sigma_hat, "dt": sigma_next - sigma_hat}
+            yield {"churn": churn, "at": Level(sigma_hat), "euler": coefficients.euler(sigma_hat, sigma_next)}
 
     @staticmethod
     def step(m, x, state, c):
         x = renoise(x, c["churn"])
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        d = (x - denoised) * c["inv_sigma"]
-        return x + d * c["dt"], state
+        return euler_to(x, denoised, c["euler"]), state  # x + (sigma_next - sigma_hat) d, d = (x - D) / sigma_hat
 
 
 class EulerEDMSampler(EDMSampler):
@@ -92,6 +91,9 @@ class HeunEDMSampler(EDMSampler):
             c["correct"] = correct
             c["at_next"] = Level(sigma_next) if correct else NOT_EVALUATED
             c["inv_next"] = 1.0 / sigma_next if correct else 0.0
+            del c["euler"]  # Heun's step keeps the slope d, which it averages with d'
+            sigma_hat = float(c["at"])
+            c["inv_sigma"], c["dt"] = 1.0 / sigma_hat, sigma_next - sigma_hat
             c["half_dt"] = 0.5 * c["dt"]
             yield c
 

@@ -44,3 +44,12 @@ def lagrange(nodes, j):
         return out
 
     return basis
+
+
+# The test data the samplers' exact-model tests share: a 2-D Gaussian mixture (means, stds, weights), the Gaussian's
+# sigma_data, and Stable Diffusion's and DDPM's training beta schedules (diffusers' fields).
+MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
+STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
+SIGMA_DATA = 0.5
+SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
+LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)

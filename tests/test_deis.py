@@ -11,7 +11,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
-from numerics import gauss_legendre, lagrange, rel
+from numerics import LINEAR, MEANS, SD, SIGMA_DATA, STDS, WEIGHTS, gauss_legendre, lagrange, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor, ops
@@ -27,11 +27,6 @@ from edm_sampler import (
 )
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.deis import DEISSampler, logrho_weights
-
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
-SIGMA_DATA = 0.5
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 reference: DEIS (Zhang & Chen 2022), the exponential integrator in rho = sigma / alpha
@@ -107,9 +102,6 @@ def test_reference_coefficients_are_the_closed_form_ones():
 # ---------------------------------------------------------------------------------------------------------------------
 # 1. diffusers' DEISMultistepScheduler, float64, on the same eps / velocity model
 # ---------------------------------------------------------------------------------------------------------------------
-
-SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
-LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
 
 
 # The eps (velocity) model on both sides: a tanh-like squashing written with sqrt, because MindSpore's CPU tanh is an

@@ -14,7 +14,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
-from numerics import queue_sampler, rel
+from numerics import MEANS, SIGMA_DATA, STDS, WEIGHTS, queue_sampler, rel
 from realnets import SHAPE, B, compiled_and_eager, conditioning, small_net
 
 from mindspore import Tensor
@@ -33,11 +33,6 @@ from edm_sampler import (
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.dpm_adaptive import PIDStepSizeController
 from edm_sampler.samplers.dpm_fast import fast_orders
-
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
-SIGMA_DATA = 0.5
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 references: DPM-Solver-1/2/3 (the paper's Algorithms 1 and 2), DPM-Solver-fast, DPM-Solver-12/23

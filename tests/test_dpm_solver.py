@@ -24,7 +24,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
-from numerics import rel
+from numerics import LINEAR, MEANS, SD, STDS, WEIGHTS, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 import mindspore as ms
@@ -55,8 +55,6 @@ COMBOS = [
 SINGLE_COMBOS = [(a, o, s) for a in SINGLE_TYPES for o in (1, 2, 3) for s in ("midpoint", "heun")]
 SHAPE_P = (2, 3, 8, 8)
 TOL = 1e-5
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 
 
 def injected(noises, calls):
@@ -72,9 +70,6 @@ def injected(noises, calls):
 # ---------------------------------------------------------------------------------------------------------------------
 # 1. Parity with diffusers' scheduler loops
 # ---------------------------------------------------------------------------------------------------------------------
-
-SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
-LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
 
 
 def network(x, t, freq):

@@ -13,7 +13,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
-from numerics import gauss_legendre, queue_sampler, rel
+from numerics import MEANS, SIGMA_DATA, STDS, WEIGHTS, gauss_legendre, queue_sampler, rel
 from realnets import compiled_and_eager
 from scipy.integrate import quad
 
@@ -32,11 +32,6 @@ from edm_sampler import (
     resolve,
 )
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
-
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
-SIGMA_DATA = 0.5
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 references

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 from conftest import to_np
+from numerics import MEANS, SIGMA_DATA, STDS, WEIGHTS
 from reference import (
     ancestral_step,
     dpmpp_2m_reference,
@@ -35,10 +36,7 @@ from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.ancestral import get_ancestral_step
 from edm_sampler.samplers.multistep import lms_coefficients
 
-SIGMA_DATA = 0.5
 SIGMA_MAX = 80.0
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 
 SAMPLERS = {
     "euler_a": (EulerAncestralSampler, euler_ancestral_reference),

@@ -15,6 +15,7 @@ import reference as ve_ref
 import reference_flow as rf
 import reference_sde as ve_sde
 from conftest import to_np
+from numerics import MEANS, SIGMA_DATA, STDS, WEIGHTS
 
 from mindspore import Tensor
 
@@ -34,10 +35,6 @@ from edm_sampler import (
     as_denoiser,
 )
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
-
-SIGMA_DATA = 0.5
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 
 euler_reference = functools.partial(rf.edm_reference, heun=False)
 heun_reference = functools.partial(rf.edm_reference, heun=True)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import reference as ve_ref
 from conftest import to_np
-from numerics import rel
+from numerics import MEANS, SIGMA_DATA, STDS, WEIGHTS, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor, ops
@@ -20,11 +20,6 @@ from mindspore import Tensor, ops
 from edm_sampler import Denoiser, EDMScaling, VanillaCFG, as_denoiser, randn
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.pndm import IPNDMSampler, PLMSSampler, PNDMSampler, ipndm_sigmas
-
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
-SIGMA_DATA = 0.5
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 references (Liu et al. 2022), in the VP latent x_vp = sqrt(abar) x_ve, abar = 1 / (1 + sigma^2)

@@ -13,7 +13,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
-from numerics import gauss_legendre, lagrange, queue_sampler, rel
+from numerics import LINEAR, MEANS, SD, SIGMA_DATA, STDS, WEIGHTS, gauss_legendre, lagrange, queue_sampler, rel
 from realnets import SHAPE, B, conditioning, small_net
 
 from mindspore import Tensor
@@ -29,14 +29,6 @@ from edm_sampler import (
 )
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.sa_solver import SASolverSampler, exponential_moments, lagrange_exponential_integrals
-
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
-SIGMA_DATA = 0.5
-
-SD = dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012)
-LINEAR = dict(beta_schedule="linear", beta_start=0.0001, beta_end=0.02)
-
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The float64 reference: SA-Predictor / SA-Corrector with the integrals by quadrature

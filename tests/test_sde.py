@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 from conftest import to_np
+from numerics import MEANS, SIGMA_DATA, STDS, WEIGHTS
 from reference import gmm_denoiser, karras_sigmas
 from reference_sde import (
     dpm2_ancestral_reference,
@@ -27,10 +28,7 @@ from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.dpm import DPM2AncestralSampler, DPM2Sampler
 from edm_sampler.samplers.sde import DPMPP2MSDESampler, DPMPP3MSDESampler, DPMPPSDESampler
 
-SIGMA_DATA = 0.5
 SIGMA_MAX = 80.0
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 
 SAMPLERS = {
     "dpm_2": (DPM2Sampler, dpm2_reference),

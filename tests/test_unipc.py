@@ -18,6 +18,7 @@ import pytest
 import reference as ve_ref
 import reference_flow as rf
 from conftest import to_np
+from numerics import MEANS, STDS, WEIGHTS
 from realnets import small_net
 
 import mindspore as ms
@@ -36,8 +37,6 @@ from edm_sampler import (
 from edm_sampler.models import GaussianDenoiser, GaussianMixtureDenoiser
 from edm_sampler.samplers.unipc import UniPCSampler, phi, unipc_rhos
 
-MEANS = [[1.0, 0.0], [-0.5, 0.8], [-0.5, -0.8], [0.2, 0.1]]
-STDS, WEIGHTS = [0.1, 0.2, 0.15, 0.05], [0.4, 0.3, 0.2, 0.1]
 OPTION_NAMES = ("solver_order", "solver_type", "predict_x0", "lower_order_final", "disable_corrector")
 
 

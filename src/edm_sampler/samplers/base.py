@@ -311,10 +311,6 @@ class BaseDiffusionSampler:
                 (see :mod:`edm_sampler.call_keywords`); any other keyword is refused.
         """
         sigmas, x, denoiser, param, max_sigma = self._prepare(denoiser, x, num_steps, sigmas)
-        # mindone's call keywords: to the model, the guider or the noise source, as mindone sends them
-        call = call_keywords.route(
-            self, denoiser, tuple(x.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
-        )
         # A new float32 tensor: the caller's x is never touched.
         start = x.astype(ms.float32) * self.initial_scale(float(sigmas[0]), param)
         return self._integrate(
@@ -326,11 +322,11 @@ class BaseDiffusionSampler:
             cond,
             uc,
             generator,
-            call.noise_sampler,
+            noise_sampler,
             callback,
-            call.model_kwargs,
+            model_kwargs,
             disable,
-            call.guider,
+            mindone_keywords,
         )
 
     def img2img(
@@ -361,9 +357,6 @@ class BaseDiffusionSampler:
         VE models start at ``image + sigma_0 * noise``; flow models at ``(1 - sigma_0) * image + sigma_0 * noise``.
         """
         sigmas, image, denoiser, param, max_sigma = self._prepare(denoiser, image, num_steps, sigmas)
-        call = call_keywords.route(
-            self, denoiser, tuple(image.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
-        )
         start = image.astype(ms.float32)
         if add_noise and len(sigmas) > 1:
             if noise is None:
@@ -385,11 +378,11 @@ class BaseDiffusionSampler:
             cond,
             uc,
             generator,
-            call.noise_sampler,
+            noise_sampler,
             callback,
-            call.model_kwargs,
+            model_kwargs,
             disable,
-            call.guider,
+            mindone_keywords,
         )
 
     def _integrate(
@@ -406,14 +399,17 @@ class BaseDiffusionSampler:
         callback,
         model_kwargs,
         disable,
-        guider=None,
+        mindone_keywords,
     ) -> Tensor:
-        """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule (with ``guider``, the sampler's guider as
-        the call's keywords configured it)."""
-        guider = self.guider if guider is None else guider
+        """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule."""
+        # mindone's call keywords: to the model, the guider or the noise source, as mindone sends them
+        call = call_keywords.route(
+            self, denoiser, tuple(x.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
+        )
+        noise_sampler, model_kwargs = call.noise_sampler, call.model_kwargs
         run = SamplingRun(
             denoiser=denoiser,
-            guider=guider,
+            guider=call.guider,
             x_shape=tuple(x.shape),
             sigmas=sigmas,
             cond=cond,
@@ -427,7 +423,7 @@ class BaseDiffusionSampler:
             max_sigma=max_sigma,
         )
         if self.verbose:
-            logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, guider)
+            logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, run.guider)
         x = self.sample(run, x)
         if self.init_noise == "vp" and param.name == "ve" and sigmas[-1] > 0:  # back to the VP latent
             x = x * (1.0 / math.sqrt(1.0 + float(sigmas[-1]) ** 2))

@@ -58,7 +58,7 @@ class ClampedCFG(VanillaCFG):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args(argv)
     for name, plugin in (("midpoint", MidpointSampler), ("clamped_cfg", ClampedCFG)):

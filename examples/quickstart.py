@@ -26,7 +26,7 @@ def main(argv=None):
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=18)
     parser.add_argument("--batch", type=int, default=64)
     return parser.parse_args(argv)

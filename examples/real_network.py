@@ -26,7 +26,7 @@ from edm_sampler.models.convnet import TinyConvNet
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--graph", action="store_true", help="ms.set_context(mode=ms.GRAPH_MODE)")
     parser.add_argument("--graph-loop", action="store_true", help="graph_loop=True")
     parser.add_argument("--steps", type=int, default=20)

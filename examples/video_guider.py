@@ -24,7 +24,7 @@ def video_denoiser(x, sigma, cond, num_video_frames=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=14)
     parser.add_argument("--steps", type=int, default=25)
     args = parser.parse_args(argv)

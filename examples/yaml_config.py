@@ -19,7 +19,7 @@ sampler_config:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=None, help="override every config's num_steps")
     args = parser.parse_args(argv)
     from omegaconf import OmegaConf

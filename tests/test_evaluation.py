@@ -84,20 +84,47 @@ def test_budget_to_steps():
 def test_default_samplers_are_the_deterministic_ones():
     names = ev.deterministic_samplers()
     assert {"euler_edm", "heun_edm", "dpmpp_2m", "lms", "dpm_2", "dpmpp_2m_sde"} <= set(names)
-    assert "lcm" not in names
+    # issue 13's solvers, with their noise off (er_sde's ODE, SEEDS and DDIM at eta 0, SA-Solver PECE at tau 0)
+    new = {"res_multistep", "res_multistep_ancestral", "gradient_estimation", "er_sde", "seeds_2", "seeds_3"}
+    new |= {"heunpp2", "ipndm", "ipndm_v", "dpm_fast", "sa_solver_pece", "ddim"}
+    assert new <= set(names)
+    assert "lcm" not in names and "ddpm" not in names and "restart" not in names  # noise is the method
+    assert "dpm_adaptive" not in names  # no step count sets its NFE
+    assert not [name for name in names if name.endswith("_cfg_pp")]  # CFG++: another guided ODE than the references
     assert "edm" not in names  # a discretization, not a sampler
     assert ev.build_sampler("euler_ancestral", "edm").eta == 0.0
     assert ev.build_sampler("heun_edm", "exponential").s_churn == 0.0
+    for name in ("er_sde", "seeds_2", "seeds_3", "ddim", "res_multistep_ancestral"):
+        assert ev.build_sampler(name, "edm").eta == 0.0
+    assert ev.build_sampler("sa_solver_pece", "edm").tau == 0.0
+
+
+def test_presets_run_with_their_defaults_and_each_method_once():
+    """ComfyUI's names: a preset with its own defaults is a method of its own (uni_pc: UniPC bh1 at order 3), a
+    preset that renames a class (euler, heun, the _gpu twins) is its twin and runs once, under the built-in name."""
+    names = ev.deterministic_samplers()
+    assert {"uni_pc", "uni_pc_bh2", "dpmpp_2m_sde_heun"} <= set(names)
+    twins = {"euler", "heun", "dpmpp_sde_gpu", "dpmpp_2m_sde_gpu", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde_gpu"}
+    assert not twins & set(names) and twins <= set(ev.runnable_samplers())
+    uni_pc = ev.build_sampler("uni_pc", "edm")
+    assert (uni_pc.solver_order, uni_pc.solver_type) == (3, "bh1")
+    heun_sde = ev.build_sampler("dpmpp_2m_sde_heun", "flow_match")
+    assert (heun_sde.eta, heun_sde.solver_type) == (0.0, "heun")  # the preset's default, the noise still off
+    assert repr(ev.build_sampler("euler", "edm")) == repr(ev.build_sampler("euler_edm", "edm"))
+    assert parser().parse_args(["eval", "--samplers", "euler,uni_pc"]).samplers == ("euler", "uni_pc")
 
 
 @pytest.mark.parametrize(
-    "option, value", [("--samplers", "heun_edm,nope"), ("--samplers", "lcm"), ("--schedules", "karas")]
+    "option, value",
+    [("--samplers", "heun_edm,nope"), ("--samplers", "lcm"), ("--samplers", "euler_cfg_pp"), ("--schedules", "karas")],
 )
 def test_bad_names_list_the_valid_ones(option, value, capsys):
     with pytest.raises(SystemExit):
         parser().parse_args(["eval", option, value])
     err = capsys.readouterr().err
     assert "valid:" in err and ("euler_edm" in err or "exponential" in err)
+    if option == "--samplers":  # presets show their class and defaults
+        assert "uni_pc (UniPCSampler, solver_order=3, solver_type='bh1')" in err
 
 
 def test_cli_quick_writes_csv_and_tables(tmp_path, capsys):
@@ -314,3 +341,103 @@ def test_comparison_winner_respects_ties_and_the_floor():
     assert "5.00e-01 / **1.00e-01** @10" in table and "**5.00e-02** / 2.00e-01 @10" in table
     assert "2.40e-02 / 2.10e-02 @10 (tie)" in table
     assert "flow lower in 1, ve lower in 1, tied in 1 of 3" in table
+
+
+# -- how few NFE reach EDM's Heun at 35 ----------------------------------------------------------------------------
+
+
+def fewest_rows():
+    row = ev.Row
+    return [
+        # gaussian: Heun at 35 NFE is the target (0.05); lms stays below it from 10 NFE, deis (tied at 10, above at
+        # 12) from 15; gradient_estimation dips below at 4 (a lucky crossing) and comes back above
+        row("gaussian", "heun_edm", "edm", 35, 18, 35, "rms_rel_error", 0.05),
+        row("gaussian", "heun_edm", "edm", 10, 5, 9, "rms_rel_error", 0.9),
+        row("gaussian", "heun_edm", "edm", 35, 18, 35, "max_rel_error", 0.001),  # not the primary metric
+        row("gaussian", "lms", "edm", 8, 8, 8, "rms_rel_error", 0.07),
+        row("gaussian", "lms", "edm", 10, 10, 10, "rms_rel_error", 0.04),
+        row("gaussian", "lms", "edm", 15, 15, 15, "rms_rel_error", 0.02),
+        row("gaussian", "lms", "edm", 35, 35, 35, "rms_rel_error", 0.006),
+        row("gaussian", "lms", "edm", 80, 80, 80, "rms_rel_error", 0.09),  # past the reference budget: not looked at
+        row("gaussian", "deis", "edm", 10, 10, 10, "rms_rel_error", 0.0500001),  # tied with the target
+        row("gaussian", "deis", "edm", 15, 15, 15, "rms_rel_error", 0.06),
+        row("gaussian", "deis", "edm", 35, 35, 35, "rms_rel_error", 0.007),
+        row("gaussian", "gradient_estimation", "edm", 4, 4, 4, "rms_rel_error", 0.001),
+        row("gaussian", "gradient_estimation", "edm", 5, 5, 5, "rms_rel_error", 0.2),
+        row("gaussian", "gradient_estimation", "edm", 35, 35, 35, "rms_rel_error", 0.06),
+        row("gaussian", "dpm_2", "edm", 10, 5, 9, "rms_rel_error", 0.06),
+        row("gaussian", "dpm_2", "edm", 35, 18, 35, "rms_rel_error", 0.03),
+        # gaussian_flow: the target is Heun's best schedule; only lms on karras at 35 NFE and Heun itself reach it
+        row("gaussian_flow", "heun_edm", "flow_match", 35, 18, 35, "rms_rel_error", 0.002),
+        row("gaussian_flow", "heun_edm", "flow_match_karras", 35, 18, 35, "rms_rel_error", 0.004),
+        row("gaussian_flow", "lms", "flow_match_karras", 20, 20, 20, "rms_rel_error", 0.003),
+        row("gaussian_flow", "lms", "flow_match_karras", 35, 35, 35, "rms_rel_error", 0.0001),
+        # gmm: Heun at 35 is below the noise floor; any value at the floor counts (converged)
+        row("gmm", ev.FLOOR, "-", 0, 0, 0, "sliced_w1", 0.025),
+        row("gmm", ev.FLOOR, "-", 0, 0, 0, "sliced_w1_max", 0.04),
+        row("gmm", "heun_edm", "edm", 35, 18, 35, "sliced_w1", 0.021),
+        row("gmm", "deis", "edm", 5, 5, 5, "sliced_w1", 0.03),
+        row("gmm", "deis", "edm", 6, 6, 6, "sliced_w1", 0.0249),
+        row("gmm", "deis", "edm", 35, 35, 35, "sliced_w1", 0.0246),
+        row("gmm", "ipndm", "edm", 6, 6, 6, "sliced_w1", 0.0245),
+        row("gmm", "ipndm", "edm", 35, 35, 35, "sliced_w1", 0.0246),
+        # not exact, or without the reference: no line
+        row("glyphs_unet", "heun_edm", "edm", 35, 18, 35, "rms_vs_reference", 0.01),
+        row("glyphs_unet", "lms", "edm", 5, 5, 5, "rms_vs_reference", 0.001),
+        row("gmm_flow", "lms", "flow_match", 5, 5, 5, "sliced_w1", 0.02),
+    ]
+
+
+def test_fewest_nfe_to_reach_heun_at_35():
+    found = {f.model: f for f in ev.fewest_nfe(fewest_rows())}
+    assert list(found) == ["gaussian", "gaussian_flow", "gmm"]
+    gaussian = found["gaussian"]
+    assert (gaussian.target.value, gaussian.reached.nfe, gaussian.reached.sampler) == (0.05, 10, "lms")
+    assert gaussian.samplers == "lms (edm)" and gaussian.met_goal  # deis goes back above at 15; dpm_2 from 35 only
+    assert (gaussian.first.nfe, gaussian.first.sampler) == (4, "gradient_estimation")  # the lucky crossing
+    flow = found["gaussian_flow"]
+    assert (flow.target.schedule, flow.target.value) == ("flow_match", 0.002)  # Heun's best schedule
+    assert flow.reached.nfe == 35 and not flow.met_goal
+    assert flow.samplers == "lms (flow_match_karras), heun_edm (flow_match)"
+    gmm = found["gmm"]
+    assert gmm.reached.nfe == 6 and gmm.samplers == "ipndm (edm), deis (edm)"  # at or below the floor mean
+
+
+def test_fewest_nfe_counts_the_nfe_used_not_the_budget():
+    row = ev.Row
+    rows = [
+        row("gaussian", "heun_edm", "edm", 35, 18, 35, "rms_rel_error", 0.05),
+        row("gaussian", "lms", "edm", 10, 10, 10, "rms_rel_error", 0.01),
+        row("gaussian", "lms", "edm", 35, 35, 35, "rms_rel_error", 0.001),
+        row("gaussian", "dpm_2", "edm", 10, 5, 9, "rms_rel_error", 0.04),  # budget 10, 9 evaluations
+        row("gaussian", "dpm_2", "edm", 12, 5, 9, "rms_rel_error", 0.04),  # the same run again at budget 12
+        row("gaussian", "dpm_2", "edm", 35, 18, 35, "rms_rel_error", 0.002),
+    ]
+    (found,) = ev.fewest_nfe(rows)
+    assert (found.reached.nfe, found.samplers, found.first.nfe) == (9, "dpm_2 (edm)", 9)
+
+
+def test_fewest_nfe_table_says_met_and_missed():
+    table = ev.fewest_nfe_table(fewest_rows())
+    assert "### fewest NFE to reach heun_edm at 35 NFE (goal: 15 or fewer)" in table
+    gaussian = "| gaussian | rms_rel_error | 5.00e-02 (edm) | 10 | lms (edm) | 4.00e-02 | met | 4: gradient_estimation"
+    assert gaussian in table
+    assert "| gaussian_flow | rms_rel_error | 2.00e-03 (flow_match) | 35 |" in table
+    assert "| 1.00e-04 | missed | 35: lms (flow_match_karras) |" in table  # lms at 35 NFE is the lowest, and misses
+    assert table.endswith("| met | 6: ipndm (edm) |")
+    assert ev.fewest_nfe_table([r for r in fewest_rows() if r.sampler != "heun_edm"]) == ""
+
+
+def test_cli_prints_the_fewest_nfe_table(tmp_path, capsys):
+    csv_path = str(tmp_path / "eval.csv")
+    args = parser().parse_args(
+        ["eval", "--quick", "--models", "gaussian", "--samplers", "heun_edm,lms", "--nfe", "5,35", "--csv", csv_path]
+    )
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    fewest = printed.split("### fewest NFE to reach heun_edm at 35 NFE")[1]
+    line = next(x for x in fewest.splitlines() if x.startswith("| gaussian | rms_rel_error | "))
+    # Heun's 35-NFE error on the Gaussian (the same at any batch size: every result is a multiple of its noise), which
+    # LMS stays under only at 35 NFE of these two budgets
+    expected = "| gaussian | rms_rel_error | 5.53e-02 (edm) | 35 | lms (edm), heun_edm (edm) | 6.13e-03 | missed |"
+    assert line == expected + " 35: lms (edm) |"

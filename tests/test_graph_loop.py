@@ -199,7 +199,7 @@ def test_a_new_sampler_gets_graph_loop_without_extra_code(mode, parametrization)
         rtol=1e-5,
         atol=1e-6,
     )
-    assert repr(ExponentialEuler(num_steps=4)) == "ExponentialEuler(num_steps=4, init_noise='sgm')"
+    assert repr(ExponentialEuler(num_steps=4)) == "ExponentialEuler(num_steps=4 (default), init_noise='sgm')"
 
 
 def test_a_step_that_is_not_a_staticmethod_is_refused_when_the_class_is_defined():

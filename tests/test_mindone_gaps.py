@@ -25,6 +25,7 @@ from edm_sampler import (
     MindoneDynamicThresholding,
     VanillaCFG,
     VScalingWithEDMcNoise,
+    instantiate_from_config,
     load_sampler,
     randn,
 )
@@ -450,3 +451,21 @@ def test_graph_loop_refuses_model_keywords_with_the_reason():
             num_frames=2,
             control=Tensor(np.zeros((2, C, H, W), np.float32)),
         )
+
+
+def test_num_frames_reaches_a_video_guider_inside_a_wrapper():
+    """The SVD call form with the video guider wrapped (CFG rescale at phi = 0 combines as its inner guider): the
+    call's num_frames configures the inner guider, and the result is the unwrapped one's."""
+    frames, videos = 3, 2
+    net = AffineNet(seed=5)
+    engine = Engine(net, Denoiser(VScalingWithEDMcNoise()))
+    noise = randn((frames * videos, C, H, W), generator=1)
+    c, uc = _vectors(frames * videos, 2), _vectors(frames * videos, 3)
+    plain = _svd_sampler()
+    wrapped = _svd_sampler()
+    wrapped.guider = instantiate_from_config(
+        {"target": "cfg_rescale", "params": {"phi": 0.0, "guider_config": plain.guider}}
+    )
+    expected = plain(engine, noise, cond={"vector": c}, uc={"vector": uc}, num_frames=frames).asnumpy()
+    got = wrapped(engine, noise, cond={"vector": c}, uc={"vector": uc}, num_frames=frames).asnumpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max())

@@ -47,7 +47,8 @@ class BrownianNoise:
         shape: the shape of x (batch first).
         generator: int seed, ``numpy.random.Generator``, a list of them (one path per batch item) or ``None``. One
             integer is drawn from each generator here, as the path's seed; the path never touches them again.
-        sigma_min, sigma_max: the interval on which ``W`` is defined (``W(sigma_min) = 0``).
+        sigma_min: the low end of the interval on which ``W`` is defined (``W(sigma_min) = 0``).
+        sigma_max: the high end of that interval.
         tol: the resolution, in ``log sigma``: points at least ``tol`` apart are exactly Brownian; an increment
             between closer points (in one cell of the tree) raises ``ValueError``.
     """

@@ -143,12 +143,15 @@ def _with_frames(guider: Any, frames: int, model_kwargs: dict | None) -> Any:
     video_frames = (model_kwargs or {}).get("num_video_frames")
     if video_frames is not None and video_frames != frames:
         raise ValueError(f"num_frames={frames} and model_kwargs['num_video_frames']={video_frames} disagree")
-    if not isinstance(guider, LinearPredictionGuider):
+    video = guider
+    while not isinstance(video, LinearPredictionGuider) and hasattr(video, "inner"):  # a wrapper: its inner guider
+        video = video.inner
+    if not isinstance(video, LinearPredictionGuider):
         return guider
-    if guider.num_frames is None:
-        return guider.for_call({"num_video_frames": frames})
-    if guider.num_frames != frames:
-        raise ValueError(f"num_frames={frames}, but the guider is configured for num_frames={guider.num_frames}")
+    if video.num_frames is None:
+        return guider.for_call({"num_video_frames": frames})  # a wrapper passes it on to its inner guider
+    if video.num_frames != frames:
+        raise ValueError(f"num_frames={frames}, but the guider is configured for num_frames={video.num_frames}")
     return guider
 
 

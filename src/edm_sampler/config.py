@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from pathlib import PurePath
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
 from . import checks
 from .checks import ConfigError
 from .registry import instantiate_from_config
+
+logger = logging.getLogger(__name__)
 
 # Where a sampler block lives: our configs, sgm inference scripts, and sgm/mindone model configs (e.g. svd.yaml).
 SAMPLER_KEYS = ("sampler", "sampler_config", "model.params.sampler_config")
@@ -32,20 +36,48 @@ def _packaged(name: str):
     return resources.files(__package__) / "configs" / f"{stem}.yaml"
 
 
+def _shipped_twin(path: str):
+    """The shipped file a repository-relative ``configs/...`` path names (the repository's ``configs/`` is the
+    package's shipped folder), so README paths work from any directory; None for other paths."""
+    parts = PurePath(path).parts
+    if PurePath(path).is_absolute() or len(parts) < 2 or parts[0] != "configs":
+        return None
+    twin = resources.files(__package__).joinpath(*parts)
+    return twin if twin.is_file() else None
+
+
+def _tried(text: str) -> str:
+    """Where :func:`load_config` looked for ``text``, for the error when it found nothing."""
+    tried = [os.path.abspath(text) + ("" if os.path.isabs(text) else ", from the working directory,")]
+    parts = PurePath(text).parts
+    if not PurePath(text).is_absolute() and len(parts) > 1 and parts[0] == "configs":
+        tried.append(f"the shipped {'/'.join(parts)}")
+    elif len(parts) == 1:
+        tried.append(f"a shipped config named {text}")
+    names = ", ".join(packaged_configs())
+    return f"{' and '.join(tried)}; shipped configs: {names} (loadable by name from any directory)"
+
+
 def load_config(source: str | os.PathLike | Mapping | DictConfig) -> Mapping | DictConfig:
     """Read a YAML path into a DictConfig; a dict or DictConfig is returned as is (dicts may hold plugin objects).
 
-    A name that is not a file but names a shipped config (``"heun_edm"``) loads that config.
+    A path is relative to the working directory. A name that is not a file but names a shipped config
+    (``"heun_edm"``) loads that config, and so does a repository path to one (``"configs/heun_edm.yaml"``) that is
+    not found from the working directory; the error for a missing file says which paths were tried.
     """
     if isinstance(source, (str, os.PathLike)):
         if not os.path.isfile(source):
-            packaged = _packaged(os.fspath(source))
+            text = os.fspath(source)
+            shipped = _shipped_twin(text)
+            packaged = _packaged(text) if shipped is None else shipped
             if packaged is None:
-                raise FileNotFoundError(
-                    f"config file not found: {os.fspath(source)} (shipped configs: {', '.join(packaged_configs())})"
-                )
+                raise FileNotFoundError(f"config file not found: {text} (tried {_tried(text)})")
+            logger.info("config %s: not found from %s, loading the shipped %s", text, os.getcwd(), packaged)
             return OmegaConf.create(packaged.read_text())
-        return OmegaConf.load(source)
+        loaded = OmegaConf.load(os.fspath(source))
+        if not isinstance(loaded, DictConfig):  # a YAML list: no key can hold a sampler
+            raise ConfigError(f"{os.fspath(source)}: a config file holds YAML keys, got a list")
+        return loaded
     if isinstance(source, (Mapping, DictConfig)):
         return source
     raise TypeError(f"config must be a path, a dict or a DictConfig, got {type(source).__name__}")
@@ -132,7 +164,7 @@ def load_sampler(source: str | os.PathLike | Mapping | DictConfig, *, allow_impo
     if diffusers_schedulers.is_scheduler_config(config):
         options = dict(options)
         return diffusers_schedulers.load_scheduler(config, options).build_sampler(**options)
-    block = sampler_block(config)
+    block = sampler_block(cast("Mapping | DictConfig", config))  # a path was loaded above
     scheduler = _scheduler_block(block, source)
     if scheduler is not None:
         options = dict(options)
@@ -188,7 +220,7 @@ def _is_short_form(block) -> bool:
 
 def mindone_short_form(block: Mapping | DictConfig) -> dict:
     """The ``{"target", "params"}`` config that mindone's ``init_sampling`` would build from ``block``."""
-    block = dict(OmegaConf.to_container(block, resolve=True)) if isinstance(block, DictConfig) else dict(block)
+    block = cast(dict, OmegaConf.to_container(block, resolve=True)) if isinstance(block, DictConfig) else dict(block)
     unknown = sorted(set(block) - set(SHORT_FORM_KEYS))
     if unknown:
         raise ConfigError(
@@ -205,7 +237,7 @@ def mindone_short_form(block: Mapping | DictConfig) -> dict:
         raise ConfigError(f"thresholding must be True or False, got {thresholding!r}")
     if guider == "VanillaCFG":
         scale = min(max(checks.real("guidance_scale", block.get("guidance_scale", 5.0)), 0.0), 100.0)
-        guider_config = {"target": f"{_GM}.guiders.VanillaCFG", "params": {"scale": scale}}
+        guider_config: dict[str, Any] = {"target": f"{_GM}.guiders.VanillaCFG", "params": {"scale": scale}}
         if thresholding:  # init_sampling(thresholding=True): mindone's (Imagen's) DynamicThresholding
             params = {k: block[k] for k in ("dynamic_thresholding_ratio", "sample_max_value") if k in block}
             dyn_thresh = {"target": f"{_GM}.sampling_utils.DynamicThresholding", "params": params}

@@ -1,9 +1,13 @@
 """Quality versus NFE: every sampler at several model-evaluation budgets, on models whose answer is known exactly.
 
 ``edm-sampler eval`` runs each sampler deterministically, so the errors are ODE (discretization) errors:
-``s_churn=0`` for the EDM family, ``eta=0`` for the ancestral and SDE samplers, ``tau=0`` for SA-Solver and
-``gamma=0`` for TCD; samplers without a deterministic setting (LCM, DDPM) are left out, and so is ``dpm_adaptive``,
-whose NFE no step count sets. For each budget it uses the most steps whose NFE does not exceed it. The models:
+``s_churn=0`` for the EDM family, ``eta=0`` for the ancestral and SDE samplers (ER-SDE, SEEDS and DDIM included),
+``tau=0`` for SA-Solver and ``gamma=0`` for TCD. Left out: samplers without a deterministic setting (LCM, DDPM,
+Restart, whose restarts are noise), ``dpm_adaptive``, whose NFE no step count sets, and the CFG++ samplers, which are
+their plain twins without guidance and solve another guided ODE than the references with it. Each method runs once:
+a short name that builds the same sampler as another (ComfyUI's ``euler`` is ``euler_edm``, ``dpmpp_sde_gpu`` is
+``dpmpp_sde``) is left out, one with its own defaults (``uni_pc``, ``dpmpp_2m_sde_heun``) is in. For each budget it
+uses the most steps whose NFE does not exceed it. The models:
 
 * ``gaussian``: N(0, 0.5^2 I) data in 16-D. The probability-flow ODE has a closed-form solution, so the error is the
   max and RMS difference from the exact solution of the same starting noise, relative to the solution's RMS.
@@ -26,6 +30,12 @@ Each model runs on the schedules of its parametrization: VE models on ``edm`` (s
 ``flow_match_shift3``, the flow main job's schedule (each schedule costs as much as the VE glyphs). ``--schedules``
 replaces the defaults of the models whose kind it names. When a VE model and its flow twin are both evaluated, a last
 table compares them: the same data and noise, each sampler at the same NFE budgets, as a VE model and as a flow model.
+
+A table after the best samplers asks, for each exact model, how few evaluations reach the error of EDM's Heun at 35 NFE
+(Karras et al.'s headline setting, 18 steps; its best schedule when the model runs on several): the fewest NFE from
+which some sampler and schedule stays at or below that error (or the model's floor) at every budget up to 35, and which
+(the goal is 15 NFE or fewer); and, apart, the fewest NFE at or below it at all, which can be a lucky crossing of an
+error through 0.
 """
 
 from __future__ import annotations
@@ -49,7 +59,7 @@ from .guiders import VanillaCFG
 from .models.analytic import GaussianDenoiser, GaussianMixtureDenoiser
 from .models.glyphs import NUM_CLASSES, GlyphDenoiser
 from .noise import per_sample_generators, randn
-from .registry import instantiate_from_config, known_targets, resolve
+from .registry import describe, instantiate_from_config, known_targets, preset, resolve
 from .samplers import BaseDiffusionSampler
 
 FLOW_SUFFIX = "_flow"  # a VE model's flow-matching twin: the same data under x = (1 - sigma) x0 + sigma eps
@@ -57,10 +67,11 @@ VE_MODELS = ("gaussian", "gmm", "glyphs", "glyphs_unet")
 FLOW_MODELS = ("gaussian_flow", "gmm_flow", "glyphs_flow")
 MODELS = VE_MODELS + FLOW_MODELS
 QUICK_MODELS = ("gaussian", "gaussian_flow")
-STOCHASTIC_ONLY = ("lcm", "ddpm")  # their noise is the method: there is no deterministic setting to compare
+STOCHASTIC_ONLY = ("lcm", "ddpm", "restart")  # their noise is the method: there is no deterministic setting
 ADAPTIVE = ("dpm_adaptive",)  # its NFE follows the model's outputs, not a step count: no budget holds it
 TWO_MODELS = ("pangu_euler_edm",)  # PanGu-Draw's sampler needs its high-timestep expert as well
-DEFAULT_NFE = (5, 10, 20, 35, 80)
+# Dense at few NFE, where the fewest-NFE table looks for the first budget that reaches Heun at 35.
+DEFAULT_NFE = (3, 4, 5, 6, 8, 10, 12, 15, 20, 35, 80)
 QUICK_NFE = (5, 10)
 # Schedules with parameters, by the names the eval gives them (any registered discretization that needs no parameters
 # is available by its short name too).
@@ -98,6 +109,10 @@ FLOOR_LEGEND = {"gmm": "noise floor (exact vs exact)", "glyphs_unet": "solver fl
 # Values this close to the best count as tied for "best sampler" (glyphs: every converged sampler sits at the
 # float32 round-off of a training image, about 3e-8).
 TIE_ATOL = {"mean_distance": 1e-6}
+# The fewest-NFE table: the error to reach (EDM's Heun at 35 NFE), on the models with exact answers, and the goal.
+REFERENCE_SAMPLER, REFERENCE_BUDGET = "heun_edm", 35
+EXACT_MODELS = ("gaussian", "gmm", "glyphs", "gaussian_flow", "gmm_flow", "glyphs_flow")
+GOAL_NFE = 15
 
 
 @dataclass(frozen=True)
@@ -133,10 +148,27 @@ CSV_COLUMNS = tuple(f.name for f in fields(Row))
 # -- samplers, schedules and step counts ---------------------------------------------------------------------------
 
 
-def deterministic_samplers() -> list[str]:
-    """Short names of every registered sampler that can run deterministically."""
+def runnable_samplers() -> list[str]:
+    """Short names (presets included) of every registered sampler the eval can run: deterministic, with an NFE a step
+    count sets, one model, and not CFG++ (see the module docstring)."""
     left_out = STOCHASTIC_ONLY + ADAPTIVE + TWO_MODELS
-    return [name for name in known_targets() if _is_sampler(resolve(name)) and name not in left_out]
+    return [
+        name
+        for name in known_targets()
+        if _is_sampler(resolve(name)) and name not in left_out and not getattr(resolve(name), "needs_uncond", False)
+    ]
+
+
+def deterministic_samplers() -> list[str]:
+    """:func:`runnable_samplers`, each method once: a name that builds the same deterministic sampler as another (a
+    preset that only renames a class, such as ComfyUI's ``euler`` or the ``_gpu`` twins) is left out, in favour of
+    the built-in short name."""
+    names = runnable_samplers()
+    first: dict[str, str] = {}  # the deterministic sampler's repr -> the name kept for it
+    for name in sorted(names, key=lambda n: preset(n) is not None):  # built-in names before presets
+        first.setdefault(repr(build_sampler(name, "edm")), name)
+    kept = set(first.values())
+    return [name for name in names if name in kept]
 
 
 def schedule_names() -> list[str]:
@@ -192,10 +224,11 @@ def _is_default_schedule(obj: Any) -> bool:
 
 
 def build_sampler(name: str, schedule: str, guider: Any = None) -> BaseDiffusionSampler:
-    """The sampler ``name`` on ``schedule``, its noise switched off (``s_churn``, ``eta``, ``tau``, ``gamma`` 0)."""
-    cls = resolve(name)
-    ode = {key: 0.0 for key in ("s_churn", "eta", "tau", "gamma") if key in inspect.signature(cls).parameters}
-    return cls(discretization_config=schedule_config(schedule), guider_config=guider, **ode)
+    """The sampler ``name`` (a preset with its defaults) on ``schedule``, its noise switched off (``s_churn``,
+    ``eta``, ``tau``, ``gamma`` 0)."""
+    ode = {key: 0.0 for key in ("s_churn", "eta", "tau", "gamma") if key in inspect.signature(resolve(name)).parameters}
+    params = dict(ode, discretization_config=schedule_config(schedule), guider_config=guider)
+    return instantiate_from_config({"target": name, "params": params})
 
 
 def _probe(x: Tensor, sigma: Tensor, cond: Any = None) -> Tensor:
@@ -507,6 +540,96 @@ def best_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Fewest:
+    """How few NFE reach the reference (EDM's Heun at 35 NFE) on one model. ``target`` is the reference's row (its
+    best schedule). ``reached`` is the row with the fewest NFE from which some sampler and schedule stays at or below
+    the target's error (or the model's floor) at every budget of the grid up to the reference's, the lowest such row,
+    and ``samplers`` every sampler (schedule) that does so from that NFE. ``first`` is the row with the fewest NFE at
+    or below the target at all: it can be a lucky crossing (on the Gaussian each sampler's error is one number whose
+    sign can change between two step counts, passing near 0), which ``reached`` does not count. None: no such row."""
+
+    model: str
+    target: Row
+    reached: Row | None
+    samplers: str
+    first: Row | None
+
+    @property
+    def met_goal(self) -> bool:
+        return self.reached is not None and self.reached.nfe <= GOAL_NFE
+
+
+def fewest_nfe(rows: list[Row], rtol: float = 1e-3) -> list[Fewest]:
+    """For each exact model with a :data:`REFERENCE_SAMPLER` row at :data:`REFERENCE_BUDGET` (on several schedules:
+    the lowest): the fewest NFE (as measured, at most the budget) from which some sampler and schedule stays at or
+    below that error. At or below means at most the target's value (within ``rtol`` and :data:`TIE_ATOL`, as ties are
+    judged in :func:`best_per_budget`) or at most the model's floor."""
+    out = []
+    for model in dict.fromkeys(r.model for r in rows):
+        metric = primary(model)
+        mine = [r for r in rows if r.model == model and r.metric == metric and r.sampler != FLOOR]
+        references = [r for r in mine if (r.sampler, r.budget) == (REFERENCE_SAMPLER, REFERENCE_BUDGET)]
+        if model not in EXACT_MODELS or not references:
+            continue
+        target = min(references, key=lambda r: r.value)
+        floor = max([r.value for r in rows if (r.model, r.sampler, r.metric) == (model, FLOOR, metric)] or [0.0])
+        limit = max(target.value * (1 + rtol) + TIE_ATOL.get(metric, 0.0), floor)
+        series: dict[tuple[str, str], list[Row]] = {}  # (sampler, schedule) -> its rows up to the reference budget
+        for r in sorted(mine, key=lambda r: r.budget):
+            if r.budget <= REFERENCE_BUDGET:
+                series.setdefault((r.sampler, r.schedule), []).append(r)
+        starts = []  # per series, the first row from which every row is at or below the limit
+        for runs in series.values():
+            k = len(runs)
+            while k > 0 and runs[k - 1].value <= limit:
+                k -= 1
+            if k < len(runs):
+                starts.append(runs[k])
+        first = min((r for r in mine if r.value <= limit), key=lambda r: (r.nfe, r.value), default=None)
+        if not starts:  # only when the reference itself is not finite
+            out.append(Fewest(model, target, None, "", first))
+            continue
+        starts.sort(key=lambda r: (r.nfe, r.value))
+        fewest = [r for r in starts if r.nfe == starts[0].nfe]
+        names = ", ".join(f"{r.sampler} ({r.schedule})" for r in fewest)
+        out.append(Fewest(model, target, fewest[0], names, first))
+    return out
+
+
+def fewest_nfe_table(rows: list[Row]) -> str:
+    """The Markdown table of :func:`fewest_nfe` (empty when no exact model has the reference's row)."""
+    found = fewest_nfe(rows)
+    if not found:
+        return ""
+    header = (
+        "model",
+        "metric",
+        "Heun @35 (schedule)",
+        "fewest NFE",
+        "sampler (schedule) at or below from there on",
+        "value",
+        "goal",
+        "first NFE at or below (any)",
+    )
+    lines = [
+        f"\n### fewest NFE to reach {REFERENCE_SAMPLER} at {REFERENCE_BUDGET} NFE (goal: {GOAL_NFE} or fewer)\n",
+        _md_row(header),
+        _md_row(["---"] * len(header)),
+    ]
+    for f in found:
+        metric = f.target.metric
+        reference = f"{_fmt(metric, f.target.value)} ({f.target.schedule})"
+        first = "-" if f.first is None else f"{f.first.nfe}: {f.first.sampler} ({f.first.schedule})"
+        if f.reached is None:
+            lines.append(_md_row([f.model, metric, reference, "none", "-", "-", "missed", first]))
+            continue
+        goal = "met" if f.met_goal else "missed"
+        value = _fmt(metric, f.reached.value)
+        lines.append(_md_row([f.model, metric, reference, f.reached.nfe, f.samplers, value, goal, first]))
+    return "\n".join(lines)
+
+
 def _md_row(cells) -> str:
     return "| " + " | ".join(map(str, cells)) + " |"
 
@@ -673,11 +796,12 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def parse_samplers(text: str) -> tuple[str, ...]:
-    valid = deterministic_samplers()
+    valid = runnable_samplers()
     bad = [n for n in _names(text) if n not in valid]
     if bad or not _names(text):
+        listing = ", ".join(map(describe, valid))  # a preset with its class and defaults
         raise argparse.ArgumentTypeError(
-            f"unknown or stochastic-only sampler(s) {', '.join(bad) or text!r}; valid: {', '.join(valid)}"
+            f"unknown or stochastic-only sampler(s) {', '.join(bad) or text!r}; valid: {listing}"
         )
     return _names(text)
 
@@ -715,7 +839,11 @@ def add_eval_parser(commands) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--samplers", type=parse_samplers, help="comma-separated (default: every deterministic sampler)")
+    p.add_argument(
+        "--samplers",
+        type=parse_samplers,
+        help="comma-separated short names, ComfyUI's too (default: every deterministic sampler, each method once)",
+    )
     p.add_argument("--nfe", type=parse_budgets, help="NFE budgets (default 5,10,20,35,80; --quick: 5,10)")
     p.add_argument(
         "--models",
@@ -755,6 +883,9 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - start
     print(markdown_tables(rows))
     print(best_table(rows))
+    fewest = fewest_nfe_table(rows)
+    if fewest:
+        print(fewest)
     comparison = comparison_table(rows)
     if comparison:
         print(comparison)

@@ -44,8 +44,9 @@ class ExpertSwitch:
     """The high-noise expert while the step's noise level is at or above ``boundary``, the low-noise one after.
 
     Args:
-        high_noise, low_noise: the two denoisers (anything a sampler accepts: ``Denoiser(...).bind(net)``, a mindone
-            engine, a callable). They must declare the same parametrization.
+        high_noise: the denoiser of the high noise levels (anything a sampler accepts: ``Denoiser(...).bind(net)``, a
+            mindone engine, a callable).
+        low_noise: the denoiser of the low noise levels; it must declare the same parametrization as ``high_noise``.
         boundary: a sigma (``by="sigma"``; Wan 2.2: ``boundary_ratio`` as a flow sigma) or a discrete timestep index
             (``by="timestep"``; PanGu-Draw v3: 500, the index of the nearest of the denoiser's levels).
         by: ``"sigma"`` or ``"timestep"`` (needs a discrete denoiser: a bound ``DiscreteDenoiser`` or a mindone
@@ -107,15 +108,16 @@ class SwitchingModelPath:
             for high, expert in ((True, switch.high_noise), (False, switch.low_noise))
         }
         self.model_batch = self.paths[True].model_batch
+        self.rows_at = self.paths[True].rows_at  # the experts share the guider: the same model batch at each level
         self.step: int | None = None
         self.high = True
         self.previous_level: float | None = None  # decide_on="previous": the last step's first level
 
-    def __call__(self, x: Tensor, sigma: float, step: int) -> Tensor:
+    def __call__(self, x: Tensor, sigma: float, step: int, with_uncond: bool = False) -> Tensor | tuple:
         if step != self.step:  # the step's first evaluation decides for all of its evaluations
             self.step = step
             self.high = self._decide(sigma)
-        return self.paths[self.high](x, sigma, step)
+        return self.paths[self.high](x, sigma, step, with_uncond)
 
     def _decide(self, level: float) -> bool:
         if self.switch.decide_on == "current":

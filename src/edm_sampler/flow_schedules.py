@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from . import checks
-from .discretization import Discretization
+from .discretization import Discretization, LegacyDDPMDiscretization
 from .schedules import _log_interp
 
 TIME_SHIFT_TYPES = ("exponential", "linear")
@@ -522,19 +522,47 @@ class LinearQuadraticDiscretization(Discretization):
 
     and ``sigma_i = 1 - u_i``. The source's list of ``n + 1`` values ends with ``1 - 1 = 0``, which is the 0 the base
     class appends; ``get_sigmas(n)`` returns the first ``n`` (starting at exactly 1). ``n = 1`` gives ``[1.0]``, as in
-    ComfyUI. ComfyUI multiplies by the model's ``sigma_max``, which is 1 for flow models. ``linear_steps`` must be
-    < ``n`` and the parameters must give a strictly decreasing schedule (a large ``threshold_noise`` can bend the
-    quadratic part back up); otherwise ``get_sigmas`` raises. Computed in float64 Python arithmetic, as ComfyUI (which
-    then stores float32).
+    ComfyUI. ComfyUI multiplies by the model's ``sigma_max``: 1 for flow models (the default); for a DDPM model (SD1.x,
+    SDXL: a VE schedule) pass its training schedule, ``linear_start`` and ``linear_end`` (and ``num_timesteps``) as
+    :class:`~edm_sampler.LegacyDDPMDiscretization` takes them, and the schedule is scaled by its top level (14.6146 for
+    SD). ``linear_steps`` must be < ``n`` and the parameters must give a strictly decreasing schedule (a large
+    ``threshold_noise`` can bend the quadratic part back up); otherwise ``get_sigmas`` raises. Computed in float64
+    Python arithmetic, as ComfyUI (which then stores float32).
     """
 
-    parametrization = "flow"
-
-    def __init__(self, threshold_noise: float = 0.025, linear_steps: int | None = None):
+    def __init__(
+        self,
+        threshold_noise: float = 0.025,
+        linear_steps: int | None = None,
+        linear_start: float | None = None,
+        linear_end: float | None = None,
+        num_timesteps: int = 1000,
+    ):
         self.threshold_noise = checks.real("threshold_noise", threshold_noise, positive=True)
         if not self.threshold_noise < 1.0:
             raise ValueError(f"threshold_noise must be in (0, 1), got {threshold_noise!r}")
         self.linear_steps = None if linear_steps is None else checks.integer("linear_steps", linear_steps, minimum=1)
+        self._ddpm: dict = {}
+        self._sigma_max = 1.0
+        if linear_start is not None or linear_end is not None:
+            if linear_start is None or linear_end is None:
+                raise ValueError(
+                    "LinearQuadraticDiscretization: a DDPM model's schedule needs both linear_start and linear_end "
+                    f"(SD1.x/SDXL: 0.00085 and 0.012), got linear_start={linear_start!r}, linear_end={linear_end!r}"
+                )
+            ddpm = LegacyDDPMDiscretization(linear_start, linear_end, num_timesteps)
+            self._ddpm = {"linear_start": ddpm.linear_start, "linear_end": ddpm.linear_end}
+            self._ddpm["num_timesteps"] = ddpm.num_timesteps
+            self._sigma_max = float(ddpm.get_sigmas(1)[0])  # the top training level, ComfyUI's sigma_max
+
+    @property
+    def parametrization(self) -> str:
+        """``"ve"`` for a DDPM model's schedule (``linear_start``, ``linear_end``), ``"flow"`` otherwise."""
+        return "ve" if self._ddpm else "flow"
+
+    def __repr__(self) -> str:
+        params = {"threshold_noise": self.threshold_noise, "linear_steps": self.linear_steps, **self._ddpm}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
     def get_sigmas(self, n: int) -> np.ndarray:
         if n == 1:
@@ -558,4 +586,4 @@ class LinearQuadraticDiscretization(Discretization):
                 f"threshold_noise={tau!r} with linear_steps={steps_linear} does not give a strictly decreasing "
                 f"schedule in (0, 1] for num_steps={n}; use a smaller threshold_noise or other linear_steps"
             )
-        return sigmas
+        return sigmas * self._sigma_max

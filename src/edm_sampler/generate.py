@@ -29,7 +29,16 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .commands import DEFAULT_CONFIG, check_image_model, load_job, positive_int, tune_cpu_process
+from .commands import (
+    DEFAULT_CONFIG,
+    CommandError,
+    check_image_model,
+    exit_on_command_error,
+    load_job,
+    positive_int,
+    tune_cpu_process,
+    video_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -229,11 +238,11 @@ def generate(
         barrier()
     summary = Summary(rank=rank, world=world, skipped=skipped)
 
-    from tqdm import tqdm
+    from .progress import progress_bar
 
     # A partly done batch is sampled whole (its seeds keep their batch), and only its missing seeds are written.
     plan = [(chunk, [seed for seed in chunk if not is_done(outdir, seed)]) for chunk in mine]
-    bar = tqdm(
+    bar = progress_bar(
         total=sum(len(todo) for _, todo in plan),
         desc=f"rank {rank}/{world}",
         unit="img",
@@ -317,9 +326,12 @@ class _Cluster:
 
 DESCRIPTION = """\
 Generate one PNG and one float32 .npy per seed (seedNNNNNN.png / .npy) with a sampler config and the built-in glyph
-model. Seed s uses numpy.random.default_rng(s) for all of its noise and class label s % 10, so its files are the same
-for any --batch and any number of workers. Finished seeds are skipped, so an interrupted run resumes. Run it under
-msrun to split the seeds across workers (each worker prints its summary to its log, rank 0 also the total), e.g.
+model. Seed s uses numpy.random.default_rng(s) for all of its noise and class label s % 10. The seeds are cut into
+batches of --batch consecutive seeds, and a seed is always sampled with its batch: the batch is part of a seed's
+recipe (a real network's kernels may round differently for another --batch), so its files are the same for any
+number of workers and however often the run was interrupted, for the same --batch. Finished seeds are skipped, so
+an interrupted run resumes. Run it under msrun to split the seeds across workers (each worker prints its summary to
+its log, rank 0 also the total), e.g.
   msrun --worker_num=2 --local_worker_num=2 --master_port=8118 --log_dir=logs --join=True \\
       "$(command -v edm-sampler)" generate --seeds 0-999 --outdir out"""
 
@@ -353,7 +365,14 @@ def _build(config_arg: str | None):
     try:
         check_image_model(model, str(source))
     except ValueError as err:
-        raise SystemExit(str(err)) from None
+        raise CommandError(str(err)) from None
+    frames = video_frames(sampler, str(source), "generate")
+    if frames > 1:  # a per-frame video guider (SVD's) guides whole videos, which single seeds are not
+        raise CommandError(
+            f"{source} guides whole videos of num_frames={frames} frames ({type(sampler.guider).__name__}); "
+            f"edm-sampler generate samples one image per seed: use an image config (e.g. {DEFAULT_CONFIG}), or "
+            f"edm-sampler sample --config {source} for one video"
+        )
     return sampler, model
 
 
@@ -365,7 +384,7 @@ def run_generate(args: argparse.Namespace) -> int:
     try:
         ms.device_context.cpu.op_tuning.threads_num(args.threads)
     except AttributeError as err:
-        raise SystemExit(f"--threads needs a MindSpore with ms.device_context ({ms.__version__}): {err}") from err
+        raise CommandError(f"--threads needs a MindSpore with ms.device_context ({ms.__version__}): {err}") from err
     except RuntimeError as err:  # MindSpore allows one setting per process: a second run in-process keeps the first
         logger.info("--threads %d ignored: %s", args.threads, err)
     sampler, model = _build(args.config)
@@ -384,7 +403,7 @@ def run_generate(args: argparse.Namespace) -> int:
     print(summary.line(), flush=True)
     if summary.failed:
         print(f"rank {summary.rank}/{summary.world}: failed seeds {summary.failed}", file=sys.stderr, flush=True)
-    rows = cluster.allgather([summary.done, summary.skipped, len(summary.failed), summary.seconds])
+    rows = cluster.allgather(np.array([summary.done, summary.skipped, len(summary.failed), summary.seconds]))
     failed_anywhere = int(rows[:, 2].sum())
     if cluster.rank == 0 and cluster.world > 1:
         done, skipped, seconds = int(rows[:, 0].sum()), int(rows[:, 1].sum()), float(rows[:, 3].max())
@@ -403,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_generate_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["generate", *(sys.argv[1:] if argv is None else argv)])
     tune_cpu_process()
-    return args.func(args)
+    return exit_on_command_error("edm-sampler generate", args.func, args)
 
 
 if __name__ == "__main__":  # python -m edm_sampler.generate --seeds ... --outdir ...

@@ -31,6 +31,7 @@ import mindspore as ms
 from mindspore import Tensor, nn, ops
 
 from .denoisers import BoundDenoiser, c_noise_tensor
+from .guided_variants import guided_network, has_variants, packed_scale, variant_signature
 from .guiders import Guider
 from .model_path import GuidedNetwork, ModelOutputError, describe, first_line
 from .samplers.base import Level
@@ -59,6 +60,12 @@ class CompiledSteps(nn.Cell):
 
     def denoise(self, x, level):
         """One guided evaluation at a level's preconditioning: ``m.denoise`` of a compiled step."""
+        c_in, c_skip, c_out, c_noise, scale, cond = level
+        return self.guided(x, c_in, c_skip, c_out, c_noise, cond, scale)
+
+    def denoise_pp(self, x, level):
+        """``(guided, unconditional)`` from one evaluation: ``m.denoise_pp`` of a compiled CFG++ step (its cell's
+        guided network returns both)."""
         c_in, c_skip, c_out, c_noise, scale, cond = level
         return self.guided(x, c_in, c_skip, c_out, c_noise, cond, scale)
 
@@ -126,6 +133,11 @@ def unsupported(denoiser, guider, callback, model_kwargs, check_finite) -> list[
         problems.append("model_kwargs are not supported")
     if check_finite == "step":
         problems.append("check_finite='step' needs the step-by-step loop")
+    if isinstance(guider, Guider) and guider.stateful:
+        problems.append(
+            f"the guider {guider!r} carries state from one evaluation to the next (APG's momentum), which a compiled "
+            "graph does not hold (sample with graph_loop=False: graph mode then runs its steps eagerly)"
+        )
     return problems
 
 
@@ -179,6 +191,7 @@ class Packer:
         self.arrays: list[Tensor] = []
         self.noises: list[list] = []  # per noise entry, its per-step tensors (stack=False)
         self.nfe = 0
+        self.model_rows = 0  # the rows of every model batch evaluated (CFG: 2 B; a guidance interval's outside: B)
 
     def add(self, values: np.ndarray, to_tensor=None) -> None:
         """One per-step array, zero rows appended up to ``self.rows``."""
@@ -211,15 +224,24 @@ class Packer:
     def levels(self, values: list) -> None:
         """The preconditioning and guidance scale at each step's level (placeholders where it is not evaluated)."""
         evaluated = [not np.isnan(v) for v in values]  # NOT_EVALUATED: a placeholder level
-        self.nfe += sum(evaluated)
+        levels = [float(v) if e else 1.0 for v, e in zip(values, evaluated)]
+        # the model batch of step i's evaluation (its guider variant: 0 rows for one without a model call)
+        batch = self.x_shape[0]
+        rows = [batch * self.guider.at(v, i).copies if e else 0 for i, (v, e) in enumerate(zip(levels, evaluated))]
+        self.nfe += sum(r > 0 for r in rows)
+        self.model_rows += sum(rows)
         # rounded to float32 first, as the step-by-step path rounds sigma
-        sigma = np.array([float(v) if e else 1.0 for v, e in zip(values, evaluated)], np.float32).astype(np.float64)
+        sigma = np.array(levels, np.float32).astype(np.float64)
         c_skip, c_out, c_in, c_noise = self.denoiser.denoiser.host_scalings(sigma)
         for c in (c_in, c_skip, c_out):
             self.add(c)
         dtype = self.denoiser.dtype
         self.add(np.repeat(c_noise[:, None], self.model_batch, axis=1), lambda a: c_noise_tensor(a, dtype))
-        self.add(np.array([self.guider.scale_at(float(s), self.x_shape) for s in sigma], dtype=np.float64))
+        if has_variants(self.guider):  # [variant index, its scale], decided from the unrounded level as eagerly
+            scales = [packed_scale(self.guider, v, i, self.x_shape) for i, v in enumerate(levels)]
+        else:
+            scales = [self.guider.scale_at(float(s), self.x_shape) for s in sigma]
+        self.add(np.array(scales, dtype=np.float64))
 
     def noise(self, values: list) -> None:
         if all(v is None for v in values):  # no step draws: a placeholder that broadcasts against x
@@ -243,11 +265,13 @@ class Packer:
 def compiled_cell(kind: type, sampler: Any, layout: tuple, denoiser: BoundDenoiser, guider: Guider) -> CompiledSteps:
     """The compiled loop or step for this sampler's step function and step limit, guider type, layout and network,
     cached on the bound denoiser (so later calls do not compile)."""
-    step, limit = type(sampler).step, sampler.step_limit
-    key = (kind, step, limit, type(guider).expand, guider.combine, layout)
+    step, limit, with_uncond = sampler.step, sampler.step_limit, sampler.needs_uncond
+    key = (kind, step, limit, type(guider).expand, guider.combine, guider.uncond if with_uncond else None, layout)
+    key = key + (variant_signature(guider),)  # a guider with variants: one evaluation per variant
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:
-        cells[key] = kind(GuidedNetwork(denoiser.network, guider, denoiser.dtype), step, layout, limit)
+        guided = guided_network(denoiser.network, guider, denoiser.dtype, with_uncond)
+        cells[key] = kind(guided, step, layout, limit)
     return cells[key]
 
 
@@ -257,6 +281,7 @@ def _packed(sampler: Any, run: Any, x: Tensor, stack: bool) -> tuple[tuple, Pack
     packer = Packer(run.denoiser, run.guider, tuple(x.shape), run.model.model_batch, run.num_steps, stack)
     layout = packer.pack(plans)
     run.nfe += packer.nfe
+    run.model_rows += packer.model_rows
     return layout, packer
 
 
@@ -297,12 +322,12 @@ def sample_steps(sampler: Any, run: Any, x: Tensor) -> Tensor:
     cell = compiled_cell(StepGraph, sampler, layout, run.denoiser, run.guider)
     state = sampler.initial_state(x)
     cond = run.model.model_cond
-    for i, _, _ in run.steps():
+    for i, sigma, _ in run.steps():
         try:
             noises = packer.step_noises(i)
             x, state = cell(x, _mutable(state), arrays, cond, _mutable(noises), Tensor(i, ms.int32))
         except Exception as err:
             # the model on its own, step by step: its own errors (wrong output, a missing key...) are named there
-            run.model(x, float(run.sigmas[i]), i)
-            raise _failure(err, f"step {i} (sigma={run.sigmas[i]:.6g}) compiled with the network", run, x) from err
+            run.model(x, sigma, i)
+            raise _failure(err, f"step {i} (sigma={sigma:.6g}) compiled with the network", run, x) from err
     return x

@@ -49,19 +49,45 @@ class GuidedNetwork(nn.Cell):
     new values do not recompile).
     """
 
-    def __init__(self, network: nn.Cell, guider: Guider, dtype=None):
+    def __init__(self, network: nn.Cell, guider: Guider, dtype=None, with_uncond: bool = False):
         super().__init__()
         self.network = network
         self.expand = type(guider).expand
         self.combine = guider.combine  # a static function (or a thresholding's), never a bound method
+        self.uncond = guider.uncond
+        self.with_uncond = with_uncond  # also return the unconditional estimate (CFG++ samplers)
         self.dtype = ms.float32 if dtype is None else dtype
+        self.with_input = guider.needs_input  # combine(denoised, scale, x): the combination reads x (CFG-Zero*)
 
     def construct(self, x, c_in, c_skip, c_out, c_noise, cond, scale):
         x_in = self.expand(x)
         out = self.network((x_in * c_in).astype(self.dtype), c_noise, cond)
         if out.shape != x_in.shape:  # shapes are constants here: this raises while compiling, not per call
             raise ValueError(f"the network returned shape {out.shape}; expected {x_in.shape} (the shape of its input)")
-        return self.combine(out.astype(ms.float32) * c_out + x_in * c_skip, scale)
+        denoised = out.astype(ms.float32) * c_out + x_in * c_skip
+        if self.with_input:
+            guided = self.combine(denoised, scale, x)
+        else:
+            guided = self.combine(denoised, scale)
+        if self.with_uncond:
+            return guided, self.uncond(denoised)
+        return guided
+
+
+def guided_cell(denoiser: BoundDenoiser, guider: Guider, with_uncond: bool = False) -> GuidedNetwork:
+    """The :class:`GuidedNetwork` of a bound network and guider, cached on the bound denoiser (later calls, and later
+    guiders of the same kind, reuse its compiled graph)."""
+    key = (type(guider).expand, guider.combine, guider.uncond if with_uncond else None)
+    cells = denoiser.__dict__.setdefault("_guided_cells", {})
+    if key not in cells:
+        cells[key] = GuidedNetwork(denoiser.network, guider, denoiser.dtype, with_uncond)
+    return cells[key]
+
+
+def float32(out: Tensor) -> Tensor:
+    """``out`` as float32; a float32 output as it is (an ``astype`` to its own dtype still costs a dispatch, ~27 us
+    here: a few percent of a cheap model's step)."""
+    return out if out.dtype == ms.float32 else out.astype(ms.float32)
 
 
 def _tensor(value) -> Tensor:
@@ -117,10 +143,13 @@ class ModelPath:
         self.model_batch = self.batch_size * (guider.copies if self.builtin_guider else 1)
         self.cond, self.uc = cond, uc
         self._check_sigma_range(max_sigma)
+        # a guider that picks its evaluation per noise level and step (guidance interval, CFG-Zero*): one path each
+        self.variant_paths = self._variant_paths(max_sigma) if self.builtin_guider else None
         if self.builtin_guider:
             model_cond = guider.model_cond(cond, uc)
             self.model_cond = denoiser.model_cond(model_cond) if self.preconditioned else graph_input(model_cond)
-        self.fused = self._fused_network()
+        self.fused = self._fused_network(with_uncond=False)
+        self.fused_pair = None  # the fused cell that also returns the unconditional estimate, made on first use
         self._per_sigma: dict[float, tuple] = {}
         self.checked = False  # the first evaluation checks the output's type and shape
 
@@ -134,18 +163,28 @@ class ModelPath:
                 f"EDMDiscretization(sigma_max<={sigma_range[1]:.4g})), and keep churn off at the top level"
             )
 
-    def _fused_network(self) -> GuidedNetwork | None:
+    def _variant_paths(self, max_sigma: float) -> dict[int, ModelPath | None] | None:
+        """A path per variant of the guider (None for a variant without model evaluation), or None."""
+        variants = self.guider.variants()
+        if len(variants) == 1:
+            return None
+        args = (self.cond, self.uc, self.x_shape, self.model_kwargs, max_sigma)
+        return {id(v): ModelPath(self.denoiser, v, *args) if v.copies else None for v in variants}
+
+    def rows_at(self, sigma: float, step: int) -> int:
+        """How many rows the model batch of the evaluation at ``sigma`` in step ``step`` has (0: no model call)."""
+        return self.batch_size * self.guider.at(sigma, step).copies if self.builtin_guider else self.model_batch
+
+    def _fused_network(self, with_uncond: bool) -> GuidedNetwork | None:
         """The graph-mode cell for a bound ``nn.Cell`` network (keyword arguments keep the unfused path)."""
+        if self.builtin_guider and (self.guider.stateful or self.variant_paths):
+            return None  # a stateful combination runs eagerly; a guider with variants runs its variants' paths
         den = self.denoiser
         if not (self.preconditioned and isinstance(den, BoundDenoiser) and isinstance(den.network, nn.Cell)):
             return None
         if self.model_kwargs or ms.get_context("mode") != ms.GRAPH_MODE:
             return None
-        key = (type(self.guider).expand, self.guider.combine)
-        cells = den.__dict__.setdefault("_guided_cells", {})
-        if key not in cells:
-            cells[key] = GuidedNetwork(den.network, self.guider, den.dtype)
-        return cells[key]
+        return guided_cell(den, self.guider, with_uncond)
 
     # -- per noise level, on the host -----------------------------------------------------------------------------
 
@@ -171,29 +210,47 @@ class ModelPath:
 
     # -- one evaluation -----------------------------------------------------------------------------------------
 
-    def __call__(self, x: Tensor, sigma: float, step: int) -> Tensor:
+    def __call__(self, x: Tensor, sigma: float, step: int, with_uncond: bool = False) -> Tensor | tuple:
+        """The guided estimate at ``sigma``; with ``with_uncond``, ``(guided, unconditional)`` from the same model
+        call (CFG++ samplers; built-in guiders only)."""
+        if self.variant_paths is not None:  # the guider's variant for this evaluation (host side)
+            path = self.variant_paths[id(self.guider.at(sigma, step))]
+            if path is None:  # no model evaluation: the estimate is the sample itself (zero velocity)
+                return (x, x) if with_uncond else x
+            return path(x, sigma, step, with_uncond)
         if self.preconditioned:
             p, scale, tensors = self._at(sigma)
             if self.checked and self.fused is not None and tensors is not None:
                 c_in, c_skip, c_out, scale_t = tensors
                 args = (x, c_in, c_skip, c_out, p.c_noise, self.model_cond, scale_t)
-                return self._call(self.fused, args, step, sigma)
+                if with_uncond and self.fused_pair is None:
+                    self.fused_pair = self._fused_network(with_uncond=True)
+                return self._call(self.fused_pair if with_uncond else self.fused, args, step, sigma)
             x_in = self.guider.expand(x)
             net_in = self.denoiser.network_input(x_in, p.c_in)
             out = self._call(self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in)
             skip = x_in if is_unit(p.c_skip) else x_in * p.c_skip  # eps and velocity models: c_skip = 1
-            return self.guider.combine(out.astype(ms.float32) * p.c_out + skip, scale)
+            return self._guided(float32(out) * p.c_out + skip, scale, with_uncond, x)
         sigma_t, sigma_in, scale = self._at(sigma)
         if self.builtin_guider:
             x_in = self.guider.expand(x)
             out = self._call(self.denoiser, (x_in, sigma_in, self.model_cond), step, sigma, x_in)
-            return self.guider.combine(out.astype(ms.float32), scale)
+            return self._guided(float32(out), scale, with_uncond, x)
+        if with_uncond:  # refused before sampling starts (BaseDiffusionSampler._integrate); a last guard
+            raise TypeError(f"the unconditional estimate needs a built-in guider, got {type(self.guider).__name__}")
         x_in, sigma_in, cond_in = self.guider.prepare_inputs(x, sigma_t, self.cond, self.uc)
         out = self._call(self.denoiser, (x_in, sigma_in, cond_in), step, sigma, x_in)
-        return self.guider(out.astype(ms.float32), sigma_t)
+        return self.guider(float32(out), sigma_t)
+
+    def _guided(self, denoised: Tensor, scale, with_uncond: bool, x: Tensor) -> Tensor | tuple:
+        if self.guider.needs_input:  # the combination reads the sample itself (CFG-Zero*)
+            guided = self.guider.combine(denoised, scale, x)
+        else:
+            guided = self.guider.combine(denoised, scale)
+        return (guided, self.guider.uncond(denoised)) if with_uncond else guided
 
     def _call(self, fn: Callable, args: tuple, step: int, sigma: float, model_input: Tensor | None = None) -> Tensor:
-        kwargs = {} if fn is self.fused else self.model_kwargs
+        kwargs = {} if fn is self.fused or fn is self.fused_pair else self.model_kwargs
         try:
             out = fn(*args, **kwargs)
         except ModelOutputError:

@@ -5,6 +5,10 @@ same class (``sgm.modules.diffusionmodules.sampling.EulerEDMSampler``,
 ``gm.modules.diffusionmodules.sampler.EulerEDMSampler``): all resolve to this package's class without importing sgm,
 gm or torch. Any other dotted target is imported only when the caller passes ``allow_imports=True``, so a YAML file
 cannot run arbitrary code by default.
+
+A preset (:data:`_PRESETS`) is a short name for a registered class with other defaults, such as ComfyUI's sampler
+names (``uni_pc`` is ``unipc`` with ``solver_order=3, solver_type="bh1"``): it resolves to that class, and
+``instantiate_from_config`` builds it with the preset's defaults, which the config's own ``params`` override.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import importlib
 import inspect
 import logging
 from collections.abc import Mapping
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -58,6 +62,13 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "tcd": ("samplers", "TCDSampler", None, None),
     "ddim": ("samplers", "DDIMSampler", None, None),
     "res_multistep": ("samplers", "ResMultistepSampler", None, None),
+    "euler_cfg_pp": ("samplers", "EulerCFGPPSampler", None, None),
+    "euler_ancestral_cfg_pp": ("samplers", "EulerAncestralCFGPPSampler", None, None),
+    "dpmpp_2s_ancestral_cfg_pp": ("samplers", "DPMPP2SAncestralCFGPPSampler", None, None),
+    "dpmpp_2m_cfg_pp": ("samplers", "DPMPP2MCFGPPSampler", None, None),
+    "res_multistep_cfg_pp": ("samplers", "ResMultistepCFGPPSampler", None, None),
+    "res_multistep_ancestral_cfg_pp": ("samplers", "ResMultistepAncestralCFGPPSampler", None, None),
+    "gradient_estimation_cfg_pp": ("samplers", "GradientEstimationCFGPPSampler", None, None),
     "res_multistep_ancestral": ("samplers", "ResMultistepAncestralSampler", None, None),
     "gradient_estimation": ("samplers", "GradientEstimationSampler", None, None),
     "er_sde": ("samplers", "ERSDESampler", None, None),
@@ -69,6 +80,7 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "dpm_fast": ("samplers", "DPMSolverFastSampler", None, None),
     "dpm_adaptive": ("samplers", "DPMSolverAdaptiveSampler", None, None),
     "sa_solver_pece": ("samplers", "SASolverPECESampler", None, None),
+    "restart": ("samplers", "RestartSampler", None, None),
     "edm": ("discretization", "EDMDiscretization", "discretizer", "discretizer"),
     "legacy_ddpm": ("discretization", "LegacyDDPMDiscretization", "discretizer", "discretizer"),
     "img2img": ("discretization", "Img2ImgDiscretizationWrapper", "discretizer", "discretizer"),
@@ -111,6 +123,11 @@ _BUILTINS: dict[str, tuple[str, str, str | None, str | None]] = {
     "dynamic_thresholding": ("guiders", "DynamicThresholding", "sampling_utils", None),  # gm's: _RENAMED below
     "mindone_dynamic_thresholding": ("guiders", "MindoneDynamicThresholding", None, None),
     "multi_condition_cfg": ("guiders", "MultiConditionCFG", None, None),
+    "cfg_rescale": ("guiders", "CFGRescale", None, None),
+    "guidance_interval": ("guiders", "GuidanceInterval", None, None),
+    "apg": ("guiders", "APG", None, None),
+    "cfg_zero_star": ("guiders", "CFGZeroStar", None, None),
+    "scale_switch": ("guiders", "ScaleSwitch", None, None),
     "pangu_vanilla_cfg": ("guiders", "PanGuVanillaCFG", None, "guiders"),
     "pangu_no_dynamic_thresholding": ("guiders", "PanGuNoDynamicThresholding", None, "sampling_utils"),
     "pangu_euler_edm": ("pangu", "PanGuEulerEDMSampler", None, "sampler"),
@@ -152,6 +169,49 @@ _RENAMED: dict[str, str] = {
 _NAMES.update({path: _NAMES[short] for path, short in _RENAMED.items()})
 
 
+class Preset(NamedTuple):
+    """A short name for the registered class ``target`` (a short name of :data:`_BUILTINS`) built with ``defaults``
+    unless a config's params say otherwise; ``source`` says where the defaults come from."""
+
+    target: str
+    defaults: Mapping[str, Any]
+    source: str
+
+
+# ComfyUI's sampler names (comfy/samplers.py KSAMPLER_NAMES + SAMPLER_NAMES) that are a class registered above with
+# ComfyUI's defaults. ComfyUI's *_gpu names draw their Brownian tree on the GPU instead of the CPU; here the noise is
+# drawn on the host with NumPy whatever the device, so each is its CPU twin (the same noise from the same seed).
+_PRESETS: dict[str, Preset] = {
+    "euler": Preset("euler_edm", {}, "k-diffusion sample_euler: Karras et al. Algorithm 2, Euler, churn 0"),
+    "heun": Preset("heun_edm", {}, "k-diffusion sample_heun: Karras et al. Algorithm 2, Heun, churn 0"),
+    "dpmpp_sde_gpu": Preset("dpmpp_sde", {}, "ComfyUI sample_dpmpp_sde_gpu: dpmpp_sde (noise on the host)"),
+    "dpmpp_2m_sde_gpu": Preset("dpmpp_2m_sde", {}, "ComfyUI sample_dpmpp_2m_sde_gpu: dpmpp_2m_sde (noise on the host)"),
+    "dpmpp_2m_sde_heun": Preset("dpmpp_2m_sde", {"solver_type": "heun"}, "ComfyUI sample_dpmpp_2m_sde_heun"),
+    "dpmpp_2m_sde_heun_gpu": Preset(
+        "dpmpp_2m_sde", {"solver_type": "heun"}, "ComfyUI sample_dpmpp_2m_sde_heun_gpu: dpmpp_2m_sde_heun"
+    ),
+    "dpmpp_3m_sde_gpu": Preset("dpmpp_3m_sde", {}, "ComfyUI sample_dpmpp_3m_sde_gpu: dpmpp_3m_sde (noise on the host)"),
+    # ComfyUI's UniPC order, min(3, steps - 1) with lower_order_final, is solver_order=3 at any step count
+    "uni_pc": Preset("unipc", {"solver_order": 3, "solver_type": "bh1"}, "ComfyUI sample_unipc (UniPC bh1)"),
+    "uni_pc_bh2": Preset("unipc", {"solver_order": 3, "solver_type": "bh2"}, "ComfyUI sample_unipc_bh2 (UniPC bh2)"),
+}
+
+
+def preset(name: str) -> Preset | None:
+    """The :class:`Preset` a short name stands for, or None when ``name`` is not a preset."""
+    return _PRESETS.get(name)
+
+
+def describe(target: str) -> str:
+    """``target`` as messages and listings show it: a preset with its class and defaults
+    (``uni_pc (UniPCSampler, solver_order=3, solver_type='bh1')``), any other name as it is."""
+    found = _PRESETS.get(target)
+    if found is None:
+        return target
+    defaults = "".join(f", {key}={value!r}" for key, value in found.defaults.items())
+    return f"{target} ({_BUILTINS[found.target][1]}{defaults})"
+
+
 def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
     """Register a user plugin under ``name`` (and ``aliases``) so configs can name it without ``allow_imports``.
 
@@ -160,7 +220,7 @@ def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
 
     def _add(target):
         keys = (name, *aliases)
-        taken = [key for key in keys if key in _NAMES and _NAMES[key] is not target]
+        taken = [key for key in keys if key in _PRESETS or (key in _NAMES and _NAMES[key] is not target)]
         if taken:  # check every name first, so a refused registration leaves no trace
             raise ConfigError(f"target name(s) {', '.join(map(repr, taken))} already registered")
         _NAMES.update(dict.fromkeys(keys, target))
@@ -171,7 +231,7 @@ def register(name: str, obj: Any = None, *, aliases: tuple[str, ...] = ()):
 
 def known_targets() -> list[str]:
     """Short names of every registered plugin (built-in and user)."""
-    return sorted(k for k in _NAMES if "." not in k)
+    return sorted([*(k for k in _NAMES if "." not in k), *_PRESETS])
 
 
 def short_name(cls: type) -> str | None:
@@ -192,6 +252,8 @@ def resolve(target: str, *, allow_imports: bool = False) -> Any:
     """Turn a target string into the class (or callable) it names."""
     if not isinstance(target, str) or not target:
         raise ConfigError(f"target must be a non-empty string, got {target!r}")
+    if target in _PRESETS:  # its class; instantiate_from_config adds the preset's defaults
+        return resolve(_PRESETS[target].target)
     entry = _NAMES.get(target)
     if isinstance(entry, tuple):
         module, cls = entry
@@ -267,6 +329,8 @@ def instantiate_from_config(config: Any, *, allow_imports: bool = False) -> Any:
     if not isinstance(params, Mapping):
         raise ConfigError(f"{target}: params must be a mapping, got {type(params).__name__}")
     obj = resolve(target, allow_imports=allow_imports)
+    if target in _PRESETS:  # the preset's defaults, under the config's own params
+        params = {**_PRESETS[target].defaults, **params}
     params = {
         key: instantiate_from_config(value, allow_imports=allow_imports)
         if str(key).endswith("_config") and isinstance(value, Mapping) and "target" in value
@@ -275,5 +339,5 @@ def instantiate_from_config(config: Any, *, allow_imports: bool = False) -> Any:
     }
     for key in set(params) & set(getattr(obj, "ignored_config_params", ())):
         logger.debug("%s: ignoring the config parameter %s=%r", target, key, params.pop(key))
-    _check_params(target, obj, params)
+    _check_params(describe(target), obj, params)
     return obj(**params)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from mindspore import Tensor, ops
 
@@ -20,6 +19,7 @@ from .experts import ExpertSwitch, SwitchingModelPath
 from .guiders import Guider
 from .model_path import ModelOutputError, ModelPath, where
 from .noise import GeneratorLike, NoiseSampler, NoiseSource
+from .progress import progress_bar
 
 __all__ = ["ModelOutputError", "SamplingRun", "CHECK_FINITE"]
 
@@ -50,6 +50,7 @@ class SamplingRun:
         label: str = "Sampling",
         check_finite: str = "call",
         max_sigma: float | None = None,
+        step_sigmas: np.ndarray | None = None,
     ):
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable as callback(dict), got {callback!r}")
@@ -82,17 +83,23 @@ class SamplingRun:
         # ``noise`` is the sampler's own source (e.g. Brownian increments); otherwise Gaussian draws from the generator
         self.noise = NoiseSource(x_shape, generator, noise_sampler) if noise is None else noise
         self.sigmas = sigmas
-        self.num_steps = len(sigmas) - 1
+        # (sigma, sigma_next) of each step the sampler's plan takes: the schedule's pairs, unless the sampler walks
+        # other levels (RestartSampler goes back up); the step count, progress bar and callback's sigma follow it
+        if step_sigmas is None:
+            step_sigmas = np.stack([sigmas[:-1], sigmas[1:]], axis=1)
+        self.step_sigmas = np.asarray(step_sigmas, np.float64).reshape(-1, 2)
+        self.num_steps = len(self.step_sigmas)
         self.callback = callback
         self.model_kwargs = model_kwargs or {}
         self.progress = progress
         self.label = label
         self.i = 0
         self.nfe = 0
+        self.model_rows = 0  # the rows of every model batch evaluated (CFG: 2 B per evaluation)
 
     def steps(self) -> Iterator[tuple[int, float, float]]:
         """``(i, sigma_i, sigma_{i+1})`` as Python floats, behind a progress bar whose total is the step count."""
-        bar = tqdm(
+        bar = progress_bar(
             range(self.num_steps),
             total=self.num_steps,
             desc=f"{self.label} ({self.num_steps} steps)",
@@ -101,13 +108,16 @@ class SamplingRun:
         )
         for i in bar:
             self.i = i
-            yield i, float(self.sigmas[i]), float(self.sigmas[i + 1])
+            yield i, float(self.step_sigmas[i, 0]), float(self.step_sigmas[i, 1])
 
-    def denoise(self, x: Tensor, sigma: float) -> Tensor:
-        """The guided denoiser output at noise level ``sigma`` (one model evaluation), as float32."""
-        denoised = self.model(x, sigma, self.i)
-        self.nfe += 1
-        if self.check_finite == "step" and not bool(ops.isfinite(denoised).all()):
+    def denoise(self, x: Tensor, sigma: float, with_uncond: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """The guided denoiser output at noise level ``sigma`` (one model evaluation), as float32; with
+        ``with_uncond``, ``(guided, unconditional)`` from that one evaluation (CFG++ samplers)."""
+        rows = self.model.rows_at(sigma, self.i)  # 0: the guider's variant makes no model call (CFG-Zero*)
+        denoised = self.model(x, sigma, self.i, with_uncond)
+        self.nfe += rows > 0
+        self.model_rows += rows
+        if self.check_finite == "step" and not bool(ops.isfinite(denoised[0] if with_uncond else denoised).all()):
             raise ModelOutputError(f"the denoiser returned NaN/Inf {where(self.i, sigma)}")
         return denoised
 

@@ -6,7 +6,8 @@ A guider splits sgm's two-phase protocol into pieces the model path can use with
 * :meth:`Guider.check_inputs` and :meth:`Guider.model_cond` run once per sampling call (validation, and the
   conditioning batch the model sees, e.g. ``[uc; c]`` for CFG);
 * :meth:`Guider.expand` builds the model's x batch and :meth:`Guider.combine` merges the model output back, with
-  the guidance strength :meth:`Guider.scale_at` computed on the host. Both are static, pure tensor math, so in
+  the guidance strength :meth:`Guider.scale_at` computed on the host; :meth:`Guider.uncond` picks the unconditional
+  estimate out of the model's batch (the CFG++ samplers renoise with it). All are static, pure tensor math, so in
   graph mode the model path compiles them into the network's graph.
 
 sgm's ``prepare_inputs(x, sigma, cond, uc)`` and ``__call__(denoised, sigma)`` are kept, built from those pieces.
@@ -58,11 +59,24 @@ def _check_batched(name: str, cond, batch_size: int, batched_keys=BATCHED_KEYS) 
 class Guider:
     """Base guider: one model evaluation per denoise, conditioning passed through unchanged."""
 
-    copies = 1  # how many copies of the sample batch the model sees
+    copies = 1  # how many copies of the sample batch the model sees (0: no model call, the estimate is x itself)
+    needs_input = False  # combine(denoised, scale, x) also reads the sample batch x (CFG-Zero*'s optimized scale)
+    stateful = False  # combine carries state from one evaluation to the next (APG's momentum): evaluated eagerly
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         """Validate the conditioning once, before sampling starts."""
         _check_batched("cond", cond, batch_size)
+
+    def at(self, sigma: float, step: int) -> Guider:
+        """The guider that makes the evaluation at noise level ``sigma`` in step ``step`` (host side): itself, or, for
+        a guider whose evaluation changes along the schedule (a guidance interval, CFG-Zero*'s zero-init steps), one
+        of its :meth:`variants`."""
+        return self
+
+    def variants(self) -> tuple[Guider, ...]:
+        """Every guider :meth:`at` may return (the compiled loop builds one evaluation per variant and picks one per
+        evaluation from a host-side index)."""
+        return (self,)
 
     def for_call(self, model_kwargs: dict) -> Guider:
         """The guider for one sampling call (a guider configured from the call returns a configured copy)."""
@@ -85,6 +99,12 @@ class Guider:
     @staticmethod
     def combine(denoised: Tensor, scale) -> Tensor:
         """The guided estimate from the model's denoised batch; pure tensor math."""
+        return denoised
+
+    @staticmethod
+    def uncond(denoised: Tensor) -> Tensor:
+        """The unconditional estimate from the model's denoised batch (without guidance: the estimate itself); pure
+        tensor math. The CFG++ samplers read it beside :meth:`combine`'s guided estimate."""
         return denoised
 
     # sgm's protocol, built from the pieces above

@@ -68,6 +68,7 @@ class VanillaCFG(Guider):
             elif isinstance(thresholding, MindoneDynamicThresholding):  # thresholds [uc; c] before combining
                 self.dyn_thresh = thresholding
                 self.combine = thresholding.before(VanillaCFG.combine)
+                self.uncond = thresholding.before_uncond(VanillaCFG.uncond)  # the D_u that went into the combination
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         for name, value in (("cond", cond), ("uc", uc)):
@@ -101,6 +102,10 @@ class VanillaCFG(Guider):
     def combine(denoised: Tensor, scale) -> Tensor:
         uncond, cond = ops.chunk(denoised, 2)
         return uncond + (cond - uncond) * scale
+
+    @staticmethod
+    def uncond(denoised: Tensor) -> Tensor:
+        return ops.chunk(denoised, 2)[0]  # the batch is [uc; c]
 
     def __repr__(self) -> str:
         thresholding = "" if self.dyn_thresh is None else f", dyn_thresh={self.dyn_thresh!r}"

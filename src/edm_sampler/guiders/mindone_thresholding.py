@@ -27,6 +27,18 @@ class ThresholdThenCombine(nn.Cell):
         return self.combine(self.threshold(denoised), scale)
 
 
+class ThresholdThenUncond(nn.Cell):
+    """``uncond(threshold(denoised))``: the unconditional estimate of a thresholded batch (what CFG combined)."""
+
+    def __init__(self, threshold: nn.Cell, uncond):
+        super().__init__()
+        self.threshold = threshold
+        self.uncond = uncond
+
+    def construct(self, denoised):
+        return self.uncond(self.threshold(denoised))
+
+
 class MindoneDynamicThresholding:
     """mindone's ``DynamicThresholding(dynamic_thresholding_ratio=0.995, sample_max_value=1.0)``, a
     ``dyn_thresh_config`` of :class:`~edm_sampler.VanillaCFG` (named ``gm.modules.diffusionmodules.sampling_utils.
@@ -48,6 +60,10 @@ class MindoneDynamicThresholding:
     def before(self, combine) -> ThresholdThenCombine:
         """``combine`` (a guider's ``combine(denoised, scale)``) applied to the thresholded model batch."""
         return ThresholdThenCombine(self.threshold, combine)
+
+    def before_uncond(self, uncond) -> ThresholdThenUncond:
+        """``uncond`` (a guider's ``uncond(denoised)``) applied to the thresholded model batch."""
+        return ThresholdThenUncond(self.threshold, uncond)
 
     def __call__(self, denoised):
         """mindone's protocol: the thresholded batch (every row on its own)."""

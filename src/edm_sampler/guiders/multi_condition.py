@@ -55,6 +55,17 @@ class RepeatBatch(nn.Cell):
         return ops.cat((x,) * self.copies)
 
 
+class FirstCopy(nn.Cell):
+    """The first of ``copies`` equal parts of the batch: the unconditional estimate of ``[D_u; D_c; D_1; ...]``."""
+
+    def __init__(self, copies: int):
+        super().__init__()
+        self.copies = copies
+
+    def construct(self, denoised):
+        return ops.chunk(denoised, self.copies)[0]
+
+
 _WITH_CONDITIONS: dict[tuple[type, int], type] = {}
 
 
@@ -64,7 +75,8 @@ def _with_conditions(cls: type, count: int) -> type:
     cls = getattr(cls, "unconfigured", cls)
     key = (cls, count)
     if key not in _WITH_CONDITIONS:
-        attributes = {"copies": 2 + count, "expand": RepeatBatch(2 + count), "unconfigured": cls}
+        attributes = {"copies": 2 + count, "expand": RepeatBatch(2 + count), "uncond": FirstCopy(2 + count)}
+        attributes["unconfigured"] = cls
         attributes["__module__"] = cls.__module__
         _WITH_CONDITIONS[key] = type(cls.__name__, (cls,), attributes)
     return _WITH_CONDITIONS[key]

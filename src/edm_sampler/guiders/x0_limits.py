@@ -79,6 +79,11 @@ def limit_denoised(guider: Guider, limit: nn.Cell) -> Guider:
             f"clip_sample / thresholding need an edm_sampler Guider (they follow its combine step), got "
             f"{type(guider).__name__}"
         )
+    if guider.needs_input or len(guider.variants()) > 1:  # its combine reads x, or its variants combine instead
+        raise ValueError(
+            f"clip_sample / thresholding follow a guider's combine step, which {guider!r} does not have as one piece "
+            "(it reads the sample x or changes its evaluation along the schedule); use it without the limit"
+        )
     limited = copy.copy(guider)
     limited.combine = LimitedCombine(guider.combine, limit)
     limited.x0_limit = limit

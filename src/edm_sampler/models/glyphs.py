@@ -45,7 +45,7 @@ def render_glyphs(size: int = 24, variants: int = 24, seed: int = 0) -> tuple[np
             dx, dy = rng.uniform(-0.08, 0.08, size=2) * size
             origin = (size - (left + right) / 2 + dx, size - (top + bottom) / 2 + dy)
             draw.text(origin, str(digit), fill=255, font=font)
-            canvas = canvas.rotate(rng.uniform(-12.0, 12.0), resample=Image.BILINEAR, center=(size, size))
+            canvas = canvas.rotate(rng.uniform(-12.0, 12.0), resample=Image.Resampling.BILINEAR, center=(size, size))
             crop = canvas.crop((size // 2, size // 2, size // 2 + size, size // 2 + size))
             images.append(np.asarray(crop, dtype=np.float32) / 127.5 - 1.0)
             labels.append(digit)

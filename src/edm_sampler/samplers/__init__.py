@@ -22,12 +22,23 @@
 * :mod:`.seeds`: SEEDS-2 and SEEDS-3 exponential SDE solvers (ComfyUI).
 * :mod:`.heunpp`: Heun++ (ComfyUI's ``heunpp2``);
 * :mod:`.adams`: fixed- and variable-step Adams-Bashforth on dx/dsigma (ComfyUI's ``ipndm`` and ``ipndm_v``);
-* :mod:`.dpm_fast` and :mod:`.dpm_adaptive`: DPM-Solver-fast and adaptive DPM-Solver-12/23 (k-diffusion, ComfyUI).
+* :mod:`.dpm_fast` and :mod:`.dpm_adaptive`: DPM-Solver-fast and adaptive DPM-Solver-12/23 (k-diffusion, ComfyUI);
+* :mod:`.cfg_pp`: the CFG++ samplers (ComfyUI's ``*_cfg_pp``), which renoise with the unconditional estimate.
+* :mod:`.restart`: Restart sampling (Xu et al. 2023) around any ODE sampler.
 """
 
 from .adams import IPNDMFixedStepSampler, IPNDMVariableStepSampler
 from .ancestral import AncestralSampler, DPMPP2SAncestralSampler, EulerAncestralSampler, get_ancestral_step
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level
+from .cfg_pp import (
+    DPMPP2MCFGPPSampler,
+    DPMPP2SAncestralCFGPPSampler,
+    EulerAncestralCFGPPSampler,
+    EulerCFGPPSampler,
+    GradientEstimationCFGPPSampler,
+    ResMultistepAncestralCFGPPSampler,
+    ResMultistepCFGPPSampler,
+)
 from .consistency import LCMSampler
 from .ddim import DDIMSampler
 from .ddpm import DDPMSampler
@@ -43,6 +54,7 @@ from .heunpp import HeunPP2Sampler
 from .multistep import DPMPP2MSampler, LinearMultistepSampler, lms_coefficients
 from .pndm import IPNDMSampler, PLMSSampler, PNDMSampler
 from .res_multistep import ResMultistepAncestralSampler, ResMultistepSampler
+from .restart import RestartSampler
 from .sa_solver import SASolverPECESampler, SASolverSampler
 from .sde import DPMPP2MSDESampler, DPMPP3MSDESampler, DPMPPSDESampler
 from .seeds import SEEDS2Sampler, SEEDS3Sampler
@@ -90,6 +102,14 @@ __all__ = [
     "IPNDMFixedStepSampler",
     "IPNDMVariableStepSampler",
     "SASolverPECESampler",
+    "RestartSampler",
+    "DPMPP2MCFGPPSampler",
+    "DPMPP2SAncestralCFGPPSampler",
+    "EulerAncestralCFGPPSampler",
+    "EulerCFGPPSampler",
+    "GradientEstimationCFGPPSampler",
+    "ResMultistepAncestralCFGPPSampler",
+    "ResMultistepCFGPPSampler",
     "get_ancestral_step",
     "lms_coefficients",
 ]

@@ -8,8 +8,9 @@ A sampler is one small class (see the README's "Writing a sampler"):
   math of the paper lives here, as Python floats: the noise levels at which the step evaluates the model
   (:class:`Level`), its weights and flags, and its noise draws (``noise(sigma, sigma_next)``, a Tensor);
 * ``step(m, x, state, c) -> (x, state)``: a static function with the tensor math of one step. ``m.denoise(x, level)``
-  is one guided model evaluation and ``m.report(x, denoised)`` feeds the callback; ``state`` is a tuple of x-shaped
-  tensors the step carries to the next one (multistep history).
+  is one guided model evaluation (``m.denoise_pp(x, level)`` the same evaluation's guided and unconditional
+  estimates, for a sampler that sets ``needs_uncond``) and ``m.report(x, denoised)`` feeds the callback; ``state``
+  is a tuple of x-shaped tensors the step carries to the next one (multistep history).
 
 The same ``step`` runs eagerly, one call per step with ``c`` holding Python floats, and, with ``graph_loop=True``,
 inside one compiled MindSpore graph for the whole call, where ``c`` holds the step's 0-d tensors (see
@@ -32,7 +33,7 @@ from mindspore import Tensor, ops
 from .. import call_keywords, checks, parametrization
 from ..denoisers import as_denoiser
 from ..discretization import EDMDiscretization
-from ..guiders import IdentityGuider
+from ..guiders import Guider, IdentityGuider
 from ..noise import GeneratorLike, NoiseSampler, NoiseSource, as_generators, randn
 from ..parametrization import PARAMETRIZATIONS, Parametrization
 from ..registry import instantiate_from_config
@@ -88,7 +89,7 @@ class BaseDiffusionSampler:
 
     Shared options (keyword-only, after a sampler's own parameters):
 
-    Args:
+    Other Parameters:
         discretization_config: a discretization, or its ``{"target", "params"}`` config. Default: EDM (Karras).
         num_steps: default number of steps (overridable per call).
         guider_config: a guider or its config. Default: :class:`IdentityGuider` (no guidance).
@@ -110,6 +111,7 @@ class BaseDiffusionSampler:
     # sgm's samplers take ``device="cuda"``; MindSpore places tensors by context, so configs may keep it
     ignored_config_params = ("device",)
     history = 0  # how many x-shaped tensors ``step`` carries from one step to the next (its ``state``)
+    needs_uncond = False  # the step evaluates with ``m.denoise_pp`` (the guider's unconditional estimate: CFG++)
     parametrizations = PARAMETRIZATIONS  # the model states the sampler can integrate (a VE-only method sets ("ve",))
 
     def __init_subclass__(cls, **kwargs):
@@ -164,6 +166,7 @@ class BaseDiffusionSampler:
             raise TypeError(f"graph_loop must be True or False, got {graph_loop!r}")
         self.graph_loop = graph_loop
         self.last_nfe: int | None = None
+        self.last_model_rows: int | None = None  # rows of all model batches of the last call (CFG: 2 B per NFE)
 
     def validate(self) -> None:
         """Checks that involve several parameters (each one alone is checked by its declaration)."""
@@ -176,7 +179,8 @@ class BaseDiffusionSampler:
 
     @staticmethod
     def step(m: Any, x: Tensor, state: tuple, c: dict) -> tuple[Tensor, tuple]:
-        """The tensor math of one step (see the module docstring)."""
+        """The tensor math of one step (see the module docstring). A sampler built around another one
+        (``RestartSampler``) may set its ``step`` per instance: the loops, eager and compiled, call ``sampler.step``."""
         raise NotImplementedError("this sampler does not define step()")
 
     @property
@@ -261,6 +265,12 @@ class BaseDiffusionSampler:
         """The highest noise level the model will be evaluated at (checked against the model's range)."""
         return float(sigmas[0])
 
+    def step_sigmas(self, sigmas: np.ndarray) -> np.ndarray:
+        """``(sigma, sigma_next)`` of each step ``plan`` yields, shape ``(steps, 2)``: the schedule's pairs. A sampler
+        whose plan walks other levels (``RestartSampler`` goes back up) returns its own; the run's step count, progress
+        bar and the callback's ``sigma`` follow it."""
+        return np.stack([sigmas[:-1], sigmas[1:]], axis=1)
+
     @staticmethod
     def _check_x(x: Any) -> Tensor:
         if not isinstance(x, Tensor):
@@ -295,7 +305,8 @@ class BaseDiffusionSampler:
             denoiser: ``D(x, sigma, cond, **model_kwargs) -> denoised`` (sigma: float32 Tensor of shape ``(B,)``), or
                 a mindone ``DiffusionEngine`` (see :func:`edm_sampler.as_denoiser`).
             x: the starting noise, any float dtype; never modified.
-            cond, uc: conditioning passed to the denoiser through the guider; ``uc`` defaults to ``cond``.
+            cond: conditioning passed to the denoiser through the guider.
+            uc: the unconditional conditioning the guider uses (CFG's ``D_u``); defaults to ``cond``.
             num_steps: overrides the constructor's ``num_steps``.
             generator: int seed, ``numpy.random.Generator``, or a list of them (one per batch item) for the noise the
                 sampler draws itself. ``None`` means a fresh, unseeded generator.
@@ -407,6 +418,11 @@ class BaseDiffusionSampler:
             self, denoiser, tuple(x.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
         )
         noise_sampler, model_kwargs = call.noise_sampler, call.model_kwargs
+        if self.needs_uncond and not isinstance(call.guider, Guider):
+            raise TypeError(
+                f"{type(self).__name__} renoises with the unconditional estimate, which only the built-in guiders "
+                f"provide (Guider.uncond); got the guider {type(call.guider).__name__}"
+            )
         run = SamplingRun(
             denoiser=denoiser,
             guider=call.guider,
@@ -421,6 +437,7 @@ class BaseDiffusionSampler:
             label=type(self).__name__,
             check_finite=self.check_finite,
             max_sigma=max_sigma,
+            step_sigmas=self.step_sigmas(sigmas),
         )
         if self.verbose:
             logger.info("%r: %d steps, %r, %r", self, run.num_steps, self.discretization, run.guider)
@@ -429,6 +446,7 @@ class BaseDiffusionSampler:
             x = x * (1.0 / math.sqrt(1.0 + float(sigmas[-1]) ** 2))
         run.finish(x)
         self.last_nfe = run.nfe
+        self.last_model_rows = run.model_rows
         return x
 
     def sample(self, run: SamplingRun, x: Tensor) -> Tensor:
@@ -449,7 +467,9 @@ class BaseDiffusionSampler:
 
     def __repr__(self) -> str:
         own = ", ".join(f"{name}={getattr(self, name)!r}" for name in declared(type(self)))
-        common = f"num_steps={self.num_steps}, init_noise={self.init_noise!r}"
+        # num_steps is the default a call may override (the progress bar and last_nfe show what a call did)
+        steps = "num_steps=None" if self.num_steps is None else f"num_steps={self.num_steps} (default)"
+        common = f"{steps}, init_noise={self.init_noise!r}"
         loop = ", graph_loop=True" if self.graph_loop else ""
         return f"{type(self).__name__}({own + ', ' if own else ''}{common}{loop})"
 
@@ -471,10 +491,15 @@ class StepModel:
         self.level = float(level)
         return self.run.denoise(x, self.level)
 
+    def denoise_pp(self, x: Tensor, level: float) -> tuple[Tensor, Tensor]:
+        """``(guided, unconditional)`` estimates from one guided evaluation (the CFG++ samplers')."""
+        self.level = float(level)
+        return self.run.denoise(x, self.level, with_uncond=True)
+
     def report(self, x: Tensor, denoised: Tensor) -> None:
         run = self.run
         if run.callback is not None:  # no work on the hot path without a callback
-            run.report(x, float(run.sigmas[run.i]), self.level, denoised)
+            run.report(x, float(run.step_sigmas[run.i, 0]), self.level, denoised)
 
 
 def _describe_denoiser(denoiser: Any) -> str:

@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from mindspore import Tensor, ops
 
 from .. import checks
 from ..model_path import ModelOutputError
+from ..progress import progress_bar
 from ..run import SamplingRun
 from . import options
 from .base import BaseDiffusionSampler
@@ -111,7 +110,7 @@ class DPMSolverAdaptiveSampler(BaseDiffusionSampler):
         p = run.param
         sigma_max, sigma_min = endpoints(run.sigmas)
         info = {"steps": 0, "n_accept": 0, "n_reject": 0}
-        bar = tqdm(desc=f"{run.label} (adaptive)", unit="eval", disable=not run.progress)
+        bar = progress_bar(desc=f"{run.label} (adaptive)", unit="eval", disable=not run.progress)
 
         def denoise(u: Tensor, sigma: float) -> Tensor:
             bar.update(1)

@@ -9,7 +9,7 @@ come after them, keyword-only, from :class:`~edm_sampler.samplers.base.BaseDiffu
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .. import checks
 
@@ -24,6 +24,10 @@ class Option:
 
     def __repr__(self) -> str:
         return f"Option(default={self.default!r})"
+
+    if TYPE_CHECKING:  # for type checkers only: on an instance, the declared name holds the checked value
+
+        def __get__(self, instance: Any, owner: Any = None) -> Any: ...
 
 
 def real(

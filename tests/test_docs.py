@@ -20,9 +20,9 @@ from edm_sampler.registry import _BUILTINS, resolve
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 CONFIG = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
-EXCLUDED = set(CONFIG["exclude_docs"].split())  # files in docs/ that are not pages (the README draft, the extension)
+EXCLUDED = set(CONFIG["exclude_docs"].split())  # files in docs/ that are not pages (the API reader's extension)
 PAGES = sorted(p.name for p in DOCS.glob("*.md") if p.name not in EXCLUDED)
-README_DRAFT = DOCS / "_readme_draft.md"
+README = ROOT / "README.md"  # the front door: short, linking into these pages
 
 # Every figure under docs/, and the command (shown on the page that shows the figure) that writes it.
 FIGURES = {
@@ -43,7 +43,8 @@ def nav_files(nav) -> list[str]:
 
 
 def page_text(name: str) -> str:
-    return (DOCS / name).read_text()
+    """A page of the site, or the README (which links into it from the repository root)."""
+    return (README if name == "README.md" else DOCS / name).read_text()
 
 
 def python_blocks(text: str) -> list[str]:
@@ -65,7 +66,7 @@ def test_nav_lists_every_page_once_and_nothing_else():
     )
 
 
-SNIPPETS = [(name, i) for name in PAGES + [README_DRAFT.name] for i in range(len(python_blocks(page_text(name))))]
+SNIPPETS = [(name, i) for name in PAGES + ["README.md"] for i in range(len(python_blocks(page_text(name))))]
 
 
 @pytest.mark.parametrize("page,index", SNIPPETS, ids=[f"{name}[{i}]" for name, i in SNIPPETS])
@@ -111,7 +112,7 @@ def test_no_command_on_the_pages_writes_a_tracked_file():
         tracked = set(listed.splitlines())
     outputs = [
         (name, path)
-        for name in PAGES + [README_DRAFT.name]
+        for name in PAGES + ["README.md"]
         for command in bash_commands(page_text(name))
         for path in re.findall(r"--(?:out|outdir|out-dir|plot|csv|json|site-dir)[ =]([^\s#]+)", command)
     ]
@@ -126,10 +127,10 @@ def output_block(text: str, marker: str) -> str:
     return next(block for language, block in blocks if not language and marker in block)
 
 
-def test_main_job_output_is_the_readme_drafts():
-    """Getting started shows the main job's output as the README (draft) does, which test_readme checks by a run."""
+def test_main_job_output_is_the_readmes():
+    """Getting started shows the main job's output as the README does, which test_readme checks by a run."""
     marker = "wrote:         samples.png"
-    assert output_block(page_text("getting-started.md"), marker) == output_block(README_DRAFT.read_text(), marker)
+    assert output_block(page_text("getting-started.md"), marker) == output_block(README.read_text(), marker)
 
 
 def test_api_reference_covers_every_module_of_the_public_api():
@@ -146,8 +147,8 @@ def test_api_reference_covers_every_module_of_the_public_api():
     assert not missing, f"add `::: <module>` (or `::: <module>.<name>`) to an api-*.md page for: {missing}"
 
 
-def test_readme_draft_is_short_and_links_into_the_docs():
-    text = README_DRAFT.read_text()
+def test_readme_is_short_and_links_into_the_docs():
+    text = README.read_text()
     assert len(text.encode()) <= 12 * 1024
     links = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
     local = [link for link in links if "://" not in link]

@@ -166,8 +166,9 @@ def test_graph_loop_with_a_video_guider(name, params):
 
 
 class ExponentialEuler(BaseDiffusionSampler):
-    """A sampler written as the README shows: DDIM in the data prediction (first-order DPM-Solver++), for VE and flow
-    models alike: ``x <- (sigma_next / sigma) x + alpha_next (1 - sigma_next alpha / (sigma alpha_next)) D``."""
+    """A sampler written as the docs show (docs/plugins.md): DDIM in the data prediction (first-order DPM-Solver++),
+    for VE and flow models alike:
+    ``x <- (sigma_next / sigma) x + alpha_next (1 - sigma_next alpha / (sigma alpha_next)) D``."""
 
     def plan(self, p, sigmas, noise):
         for i in range(len(sigmas) - 1):

@@ -1,6 +1,6 @@
 """The sampler base class: configuration, plugins, input checks, the call, and the loop that runs a sampler's step.
 
-A sampler is one small class (see the README's "Writing a sampler"):
+A sampler is one small class (see "Writing a plugin" in the docs, docs/plugins.md):
 
 * its own parameters, declared once in the class body (``eta = options.real(1.0, nonnegative=True)``): they become
   constructor parameters, checked, stored and shown in the repr, ahead of the options every sampler shares;

@@ -84,12 +84,6 @@ def guided_cell(denoiser: BoundDenoiser, guider: Guider, with_uncond: bool = Fal
     return cells[key]
 
 
-def float32(out: Tensor) -> Tensor:
-    """``out`` as float32; a float32 output as it is (an ``astype`` to its own dtype still costs a dispatch, ~27 us
-    here: a few percent of a cheap model's step)."""
-    return out if out.dtype == ms.float32 else out.astype(ms.float32)
-
-
 def _tensor(value) -> Tensor:
     return value if isinstance(value, Tensor) else Tensor(np.float32(value))
 
@@ -152,6 +146,7 @@ class ModelPath:
         self.fused_pair = None  # the fused cell that also returns the unconditional estimate, made on first use
         self._per_sigma: dict[float, tuple] = {}
         self.checked = False  # the first evaluation checks the output's type and shape
+        self.float32_output = False  # the network returns float32 (read once, by that check): no astype after it
 
     def _check_sigma_range(self, max_sigma: float) -> None:
         sigma_range = getattr(self.denoiser, "sigma_range", None)
@@ -230,17 +225,22 @@ class ModelPath:
             net_in = self.denoiser.network_input(x_in, p.c_in)
             out = self._call(self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in)
             skip = x_in if is_unit(p.c_skip) else x_in * p.c_skip  # eps and velocity models: c_skip = 1
-            return self._guided(float32(out) * p.c_out + skip, scale, with_uncond, x)
+            return self._guided(self._float32(out) * p.c_out + skip, scale, with_uncond, x)
         sigma_t, sigma_in, scale = self._at(sigma)
         if self.builtin_guider:
             x_in = self.guider.expand(x)
             out = self._call(self.denoiser, (x_in, sigma_in, self.model_cond), step, sigma, x_in)
-            return self._guided(float32(out), scale, with_uncond, x)
+            return self._guided(self._float32(out), scale, with_uncond, x)
         if with_uncond:  # refused before sampling starts (BaseDiffusionSampler._integrate); a last guard
             raise TypeError(f"the unconditional estimate needs a built-in guider, got {type(self.guider).__name__}")
         x_in, sigma_in, cond_in = self.guider.prepare_inputs(x, sigma_t, self.cond, self.uc)
         out = self._call(self.denoiser, (x_in, sigma_in, cond_in), step, sigma, x_in)
-        return self.guider(float32(out), sigma_t)
+        return self.guider(self._float32(out), sigma_t)
+
+    def _float32(self, out: Tensor) -> Tensor:
+        # an astype to its own dtype still costs a dispatch (~27 us here), but reading out.dtype would wait for the
+        # network to finish (~0.4 ms of stalled host work per evaluation): the first evaluation's check reads it once
+        return out if self.float32_output else out.astype(ms.float32)
 
     def _guided(self, denoised: Tensor, scale, with_uncond: bool, x: Tensor) -> Tensor | tuple:
         if self.guider.needs_input:  # the combination reads the sample itself (CFG-Zero*)
@@ -281,4 +281,5 @@ class ModelPath:
             raise ModelOutputError(
                 f"the model returned a {out.dtype} Tensor {where(step, sigma)}; expected a floating-point Tensor"
             )
+        self.float32_output = out.dtype == ms.float32
         self.checked = True

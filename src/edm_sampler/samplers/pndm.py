@@ -84,6 +84,7 @@ class PLMSSampler(BaseDiffusionSampler):
             "at": Level(sigma),
             "inv_sigma": 1.0 / sigma,
             "dt": sigma_next - sigma,
+            "seeded": False,  # IPNDM's first step: the start's noise x * seed as the first history entry
             "seed": 0.0,
             "rk": False,
             "heun": False,
@@ -109,7 +110,8 @@ class PLMSSampler(BaseDiffusionSampler):
     @staticmethod
     def step(m, x, state, c):
         e_1, e_2, e_3 = state
-        e_1 = e_1 + x * c["seed"]  # IPNDM: the noise of the start as the first history entry (0 otherwise)
+        if c["seeded"]:  # a flag, not a zero weight: two elementwise ops saved on every other step
+            e_1 = e_1 + x * c["seed"]  # IPNDM: the noise of the start as the first history entry
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
         eps = (x - denoised) * c["inv_sigma"]
@@ -213,6 +215,6 @@ class IPNDMSampler(PLMSSampler):
         for i, (sigma, sigma_next) in enumerate(pairs(sigmas)):
             c = self.coefficients(sigma, sigma_next)
             if i == 0:
-                c["seed"] = 1.0 / sigma
+                c["seeded"], c["seed"] = True, 1.0 / sigma
             c["weights"] = AB_WEIGHTS[min(i + 2, 4)]
             yield c

@@ -45,6 +45,13 @@ def guided_state(x, guided, uncond, alpha):
     return x + (guided - uncond) * alpha
 
 
+def evaluate(m, x, c):
+    """The step's first evaluation: ``(x~, D, D_u)``, the callback fed with ``x`` and the guided ``D``."""
+    denoised, uncond = m.denoise_pp(x, c["at"])
+    m.report(x, denoised)
+    return guided_state(x, denoised, uncond, c["alpha"]), denoised, uncond
+
+
 class CFGPP:
     """What the CFG++ samplers share: the guider's unconditional estimate (``m.denoise_pp``), and the data weight
     ``alpha`` at each step's first evaluation in the plan (``c["alpha"]``; 1 for VE models)."""
@@ -52,7 +59,8 @@ class CFGPP:
     needs_uncond = True
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
-        for c in super().plan(p, sigmas, noise):  # the plain twin's plan (the next class in the MRO)
+        # the plain twin's plan (the next class in the MRO: this is a mixin, hence the type: ignore)
+        for c in super().plan(p, sigmas, noise):  # type: ignore[misc]
             c["alpha"] = p.alpha(float(c["at"]))
             yield c
 
@@ -65,9 +73,7 @@ class EulerCFGPPSampler(CFGPP, EulerEDMSampler):
     @staticmethod
     def step(m, x, state, c):
         x = renoise(x, c["churn"])
-        denoised, uncond = m.denoise_pp(x, c["at"])
-        m.report(x, denoised)
-        x = guided_state(x, denoised, uncond, c["alpha"])
+        x, denoised, uncond = evaluate(m, x, c)
         return euler_to(x, denoised, c["euler"]), state
 
 
@@ -77,9 +83,8 @@ class EulerAncestralCFGPPSampler(CFGPP, EulerAncestralSampler):
 
     @staticmethod
     def step(m, x, state, c):
-        denoised, uncond = m.denoise_pp(x, c["at"])
-        m.report(x, denoised)
-        x = euler_to(guided_state(x, denoised, uncond, c["alpha"]), denoised, c["down"])
+        x, denoised, _ = evaluate(m, x, c)
+        x = euler_to(x, denoised, c["down"])
         return renoise(x, c["up"]), state
 
 
@@ -89,9 +94,7 @@ class DPMPP2SAncestralCFGPPSampler(CFGPP, DPMPP2SAncestralSampler):
 
     @staticmethod
     def step(m, x, state, c):
-        denoised, uncond = m.denoise_pp(x, c["at"])
-        m.report(x, denoised)
-        x = guided_state(x, denoised, uncond, c["alpha"])
+        x, denoised, uncond = evaluate(m, x, c)
         if c["euler"]:
             x = euler_to(x, denoised, c["down"])
         else:
@@ -108,12 +111,10 @@ class DPMPP2MCFGPPSampler(CFGPP, DPMPP2MSampler):
     @staticmethod
     def step(m, x, state, c):
         (old_uncond,) = state
-        denoised, uncond = m.denoise_pp(x, c["at"])
-        m.report(x, denoised)
+        x, denoised, uncond = evaluate(m, x, c)
         if c["last"]:
             x = denoised
         else:
-            x = guided_state(x, denoised, uncond, c["alpha"])
             extrapolated = denoised
             if c["extrapolate"]:
                 extrapolated = denoised * c["w_new"] - old_uncond * c["w_old"]
@@ -128,9 +129,7 @@ class ResMultistepCFGPPSampler(CFGPP, ResMultistepSampler):
     @staticmethod
     def step(m, x, state, c):
         (old_uncond,) = state
-        denoised, uncond = m.denoise_pp(x, c["at"])
-        m.report(x, denoised)
-        x = guided_state(x, denoised, uncond, c["alpha"])
+        x, denoised, uncond = evaluate(m, x, c)
         if c["multistep"]:
             x = x * c["x_weight"] + denoised * c["w_new"] + old_uncond * c["w_old"]
         else:
@@ -149,9 +148,7 @@ class GradientEstimationCFGPPSampler(CFGPP, GradientEstimationSampler):
     @staticmethod
     def step(m, x, state, c):
         (old_d,) = state
-        denoised, uncond = m.denoise_pp(x, c["at"])
-        m.report(x, denoised)
-        x = guided_state(x, denoised, uncond, c["alpha"])
+        x, denoised, uncond = evaluate(m, x, c)
         d = (x - denoised) * c["inv_sigma"]
         x = euler_to(x, denoised, c["euler"])
         if c["correct"]:

@@ -70,7 +70,7 @@ class BrownianNoise:
         self.tol = checks.real("tol", tol, positive=True)
         gens = as_generators(generator, self.shape[0])
         self.per_sample = isinstance(gens, list)
-        self.seeds = [int(g.integers(2**63)) for g in gens] if self.per_sample else [int(gens.integers(2**63))]
+        self.seeds = [int(g.integers(2**63)) for g in gens] if isinstance(gens, list) else [int(gens.integers(2**63))]
         self.u_min, self.span = math.log(self.sigma_min), math.log(self.sigma_max / self.sigma_min)
         # the smallest depth whose cells are at most tol wide (1% margin for the rounding of log/exp)
         self.depth = 0 if self.span == 0 else min(MAX_DEPTH, max(0, math.ceil(math.log2(1.01 * self.span / self.tol))))

@@ -134,6 +134,7 @@ class ModelSampling:
         flow: ``shift(t / multiplier)``."""
         t = np.asarray(t, dtype=np.float64)
         if self.parametrization == "flow":
+            assert self.shift is not None  # a flow model's (constructor)
             return time_shift(t / self.multiplier, self.shift)
         t = np.clip(t, 0.0, self.num_timesteps - 1)
         low = np.floor(t).astype(np.int64)

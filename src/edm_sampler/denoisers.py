@@ -214,6 +214,10 @@ class PreconditionedNetwork:
 
     dtype = None  # the network's compute dtype (None: leave inputs as they are)
     sigma_range: tuple[float, float] | None = None
+    # what a subclass defines (declared for the type checker only)
+    preconditioning: Callable[[np.ndarray, int], Preconditioning]
+    model_cond: Callable[[Any], Any]
+    call_network: Callable[..., Any]
 
     def network_input(self, x: Tensor, c_in) -> Tensor:
         net_in = x if is_unit(c_in) else x * c_in  # flow models' c_in = 1: one elementwise op less per evaluation

@@ -48,7 +48,7 @@ import sys
 import time
 from dataclasses import astuple, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -61,6 +61,9 @@ from .models.glyphs import NUM_CLASSES, GlyphDenoiser
 from .noise import per_sample_generators, randn
 from .registry import describe, instantiate_from_config, known_targets, preset, resolve
 from .samplers import BaseDiffusionSampler
+
+if TYPE_CHECKING:  # imported where it is used: loading the trained network is for that task alone
+    from .models.trained_glyphs import TrainedGlyphModel
 
 FLOW_SUFFIX = "_flow"  # a VE model's flow-matching twin: the same data under x = (1 - sigma) x0 + sigma eps
 VE_MODELS = ("gaussian", "gmm", "glyphs", "glyphs_unet")
@@ -239,6 +242,7 @@ def nfe_of(name: str, schedule: str, num_steps: int) -> int:
     """The NFE of one call with ``num_steps`` steps, measured as ``sampler.last_nfe`` on a one-number probe."""
     sampler = build_sampler(name, schedule)
     sampler(_probe, Tensor(np.ones((1, 1), np.float32)), num_steps=num_steps, generator=0, disable=True)
+    assert sampler.last_nfe is not None  # set by the call
     return sampler.last_nfe
 
 
@@ -324,6 +328,7 @@ class GlyphTask:
     """Class match and distance to the nearest training image for class-conditional glyphs with CFG."""
 
     parametrization = "ve"
+    model: GlyphDenoiser | TrainedGlyphModel  # the analytic glyph model, or the trained UNet (TrainedGlyphTask)
 
     def __init__(self, seed: int, sizes: Sizes):
         self.model = GlyphDenoiser(parametrization=self.parametrization)
@@ -427,6 +432,7 @@ def evaluate_sampler(model: str, task: Any, name: str, schedule: str, budgets: t
         if steps is None:
             continue
         metrics = task(sampler, steps)
+        assert sampler.last_nfe is not None  # set by the call
         rows += [Row(model, name, schedule, budget, steps, sampler.last_nfe, m, float(v)) for m, v in metrics.items()]
     return rows
 
@@ -754,7 +760,8 @@ def plot(rows: list[Row], path: str | Path) -> str:
     schedules = list(dict.fromkeys(r.schedule for r in rows if r.sampler != FLOOR))
     colours = {name: f"C{i % 10}" for i, name in enumerate(samplers)}
     markers = {name: "osv^D<>"[i % 7] for i, name in enumerate(samplers)}  # with 10 colours: 70 distinct samplers
-    styles = {name: LINE_STYLES[i % len(LINE_STYLES)] for i, name in enumerate(schedules)}
+    # (Any: matplotlib types a line style as a literal)
+    styles: dict[str, Any] = {name: LINE_STYLES[i % len(LINE_STYLES)] for i, name in enumerate(schedules)}
     fig = Figure(figsize=(4.8 * len(columns) + 2.5, 4.2 * len(kinds)), layout="constrained")
     axes = fig.subplots(len(kinds), len(columns), squeeze=False, sharey="col")
     floors = {}  # legend label -> handle

@@ -372,7 +372,8 @@ class FlowMatchDiscretization(Discretization):
             if self.mu is not None and self.image_seq_len is not None:
                 raise ValueError(f"give mu or image_seq_len, not both (got mu={mu!r}, image_seq_len={image_seq_len!r})")
             if self.mu is None:
-                self._mu = flux_mu(
+                assert self.image_seq_len is not None  # one of the two (checked above)
+                self._mu: float | None = flux_mu(
                     self.image_seq_len,
                     self.base_image_seq_len,
                     self.max_image_seq_len,
@@ -433,6 +434,7 @@ class FlowMatchDiscretization(Discretization):
         else:
             sigmas = np.linspace(self._train_sigma_max * n_train, self._train_sigma_min * n_train, n) / n_train
         if self.use_dynamic_shifting:
+            assert self._mu is not None  # set with use_dynamic_shifting (constructor)
             factor = math.exp(self._mu) if self.time_shift_type == "exponential" else self._mu
         else:
             factor = self.shift

@@ -266,7 +266,15 @@ def compiled_cell(kind: type, sampler: Any, layout: tuple, denoiser: BoundDenois
     """The compiled loop or step for this sampler's step function and step limit, guider type, layout and network,
     cached on the bound denoiser (so later calls do not compile)."""
     step, limit, with_uncond = sampler.step, sampler.step_limit, sampler.needs_uncond
-    key = (kind, step, limit, type(guider).expand, guider.combine, guider.uncond if with_uncond else None, layout)
+    key: tuple[Any, ...] = (
+        kind,
+        step,
+        limit,
+        type(guider).expand,
+        guider.combine,
+        guider.uncond if with_uncond else None,
+        layout,
+    )
     key = key + (variant_signature(guider),)  # a guider with variants: one evaluation per variant
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:

@@ -53,7 +53,8 @@ class GuidedNetwork(nn.Cell):
         super().__init__()
         self.network = network
         self.expand = type(guider).expand
-        self.combine = guider.combine  # a static function (or a thresholding's), never a bound method
+        # a static function (or a thresholding's), never a bound method; combine(denoised, scale[, x])
+        self.combine: Callable[..., Tensor] = guider.combine
         self.uncond = guider.uncond
         self.with_uncond = with_uncond  # also return the unconditional estimate (CFG++ samplers)
         self.dtype = ms.float32 if dtype is None else dtype
@@ -143,7 +144,8 @@ class ModelPath:
             model_cond = guider.model_cond(cond, uc)
             self.model_cond = denoiser.model_cond(model_cond) if self.preconditioned else graph_input(model_cond)
         self.fused = self._fused_network(with_uncond=False)
-        self.fused_pair = None  # the fused cell that also returns the unconditional estimate, made on first use
+        # the fused cell that also returns the unconditional estimate, made on first use
+        self.fused_pair: GuidedNetwork | None = None
         self._per_sigma: dict[float, tuple] = {}
         self.checked = False  # the first evaluation checks the output's type and shape
         self.float32_output = False  # the network returns float32 (read once, by that check): no astype after it
@@ -220,7 +222,9 @@ class ModelPath:
                 args = (x, c_in, c_skip, c_out, p.c_noise, self.model_cond, scale_t)
                 if with_uncond and self.fused_pair is None:
                     self.fused_pair = self._fused_network(with_uncond=True)
-                return self._call(self.fused_pair if with_uncond else self.fused, args, step, sigma)
+                fused = self.fused_pair if with_uncond else self.fused
+                assert fused is not None  # fused_pair is made under the conditions that made fused
+                return self._call(fused, args, step, sigma)
             x_in = self.guider.expand(x)
             net_in = self.denoiser.network_input(x_in, p.c_in)
             out = self._call(self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in)

@@ -42,7 +42,8 @@ class PanGuEulerEDMSampler(EulerEDMSampler):
     non-None ``adapter_states`` reaches the model, which mindone's PanGu sampler drops (its step ignores ``**kwargs``).
     """
 
-    def __call__(
+    # mindone's PanGu signature, not the base class's (two models before x): a deliberate override
+    def __call__(  # type: ignore[override]
         self,
         model: Any,
         high_timestamp_model: Any,

@@ -99,8 +99,8 @@ def plot_schedules(schedules: Mapping[str, Sequence[float]], path: str | Path) -
         raise ValueError("schedules is empty: give {name: sigmas}")
     fig = Figure(figsize=(10, 3.8), layout="constrained")
     left, right = fig.subplots(1, 2)
-    for name, sigmas in schedules.items():
-        sigmas = np.asarray(sigmas, dtype=np.float64)
+    for name, levels in schedules.items():
+        sigmas = np.asarray(levels, dtype=np.float64)
         positive = sigmas[sigmas > 0]
         if len(positive) < 2:
             raise ValueError(f"schedule {name!r} needs at least two positive noise levels, got {sigmas.tolist()}")

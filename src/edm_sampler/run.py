@@ -70,15 +70,17 @@ class SamplingRun:
         self.cond, self.uc = cond, uc
         self.check_finite = checks.choice("check_finite", check_finite, CHECK_FINITE)
         # two experts: one model path each, chosen per step (edm_sampler.experts)
-        path = SwitchingModelPath if isinstance(self.denoiser, ExpertSwitch) else ModelPath
-        self.model = path(
-            self.denoiser,
+        args = (
             guider,
             cond,
             uc,
             tuple(x_shape),
             model_kwargs or {},
             float(sigmas[0]) if max_sigma is None else max_sigma,
+        )
+        denoiser = self.denoiser
+        self.model = (
+            SwitchingModelPath(denoiser, *args) if isinstance(denoiser, ExpertSwitch) else ModelPath(denoiser, *args)
         )
         # ``noise`` is the sampler's own source (e.g. Brownian increments); otherwise Gaussian draws from the generator
         self.noise = NoiseSource(x_shape, generator, noise_sampler) if noise is None else noise

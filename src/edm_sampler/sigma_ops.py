@@ -96,7 +96,11 @@ class SplitSigmas(SigmaListOperation):
 
     def apply(self, sigmas: np.ndarray) -> np.ndarray:
         steps = len(sigmas) - 1
-        step = self.step if self.step is not None else steps - round(steps * self.denoise)
+        if self.step is not None:
+            step = self.step
+        else:
+            assert self.denoise is not None  # step or denoise (constructor)
+            step = steps - round(steps * self.denoise)
         part = sigmas[: step + 1] if self.part == "high" else sigmas[step:]
         if len(part) < 2:
             how = f"step={self.step}" if self.step is not None else f"denoise={self.denoise!r} (step {step})"

@@ -3,6 +3,8 @@ IPNDM's own sin/cos schedule: VP latents in and out."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
 from ..checks import ConfigError
@@ -87,6 +89,7 @@ def ddpm(f: Fields, options: dict) -> Translation:
     limit = x0_limit(f)
     variance = f.choice("variance_type", ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log"))
     translation = alpha_family(f, DDPMSampler, {"variance_type": variance.removesuffix("_log")}, True)
+    assert isinstance(translation.params, dict)  # alpha_family's own parameters
     # diffusers adds no noise on the step from t = 0, the table's first level
     translation.params["noiseless_from"] = float(translation.denoiser.scaling.table.sigmas[0])
     translation.x0_limit = limit
@@ -109,11 +112,12 @@ def pndm(f: Fields, options: dict) -> Translation:
 
     denoiser = vp_denoiser(f, table, "linear")
     levels, label = alpha_family_levels(table, timesteps, f.flag("set_alpha_to_one")), describe(f)
+    params: dict | Callable[[dict], dict]
     if f.flag("skip_prk_steps"):
         sampler, params = PLMSSampler, {}
     else:
 
-        def params(options: dict) -> dict:
+        def midpoints(options: dict) -> dict:
             n = options.get("num_steps")
             if n is None:
                 raise ConfigError(
@@ -123,7 +127,7 @@ def pndm(f: Fields, options: dict) -> Translation:
             warmup = timesteps(n)[: min(3, n)]
             return {"midpoint_sigmas": tuple(float(table.sigmas[t - (T // n) // 2]) for t in warmup)}
 
-        sampler = PNDMSampler
+        sampler, params = PNDMSampler, midpoints
     return Translation(f.class_name, sampler, denoiser, lambda: SchedulerDiscretization(levels, label), "vp", params)
 
 

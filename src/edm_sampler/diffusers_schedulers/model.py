@@ -103,6 +103,8 @@ class IntegerTimestep:
     DPM-Solver / UniPC / DEIS / SA-Solver schedulers' int64 timesteps with ``use_flow_sigmas`` are (the FlowMatch
     schedulers pass the float)."""
 
+    multiplier: float  # the flow scaling's, the class after this mixin (declared for the type checker)
+
     def timestep(self, sigma):
         return np.floor(sigma * self.multiplier)
 

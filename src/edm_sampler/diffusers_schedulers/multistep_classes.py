@@ -254,6 +254,7 @@ def sa_solver(f: Fields, options: dict) -> Translation:
         "tau": 1.0,
     }
     translation = repeating_family(f, SASolverSampler, params)
+    assert isinstance(translation.params, dict)  # repeating_family's own parameters
     if f.config.get("use_flow_sigmas"):  # the timestep is int64(1000 sigma): 200 <= t <= 800 for sigma in [0.2, 0.801)
         T = f.take("num_train_timesteps")
         translation.params["tau_interval"] = (200 / T, np.nextafter(801 / T, 0.0))

@@ -113,6 +113,7 @@ def edm_euler(f: Fields, options: dict) -> Translation:
     sigma_min, sigma_max = f.take("sigma_min"), f.take("sigma_max")
     kind = f.choice("sigma_schedule", ("karras", "exponential"))
     rho = f.take("rho")
+    discretization: EDMDiscretization | ExponentialDiscretization
     if kind == "karras":
         discretization = EDMDiscretization(sigma_min, sigma_max, rho)
     else:

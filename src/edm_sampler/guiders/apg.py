@@ -95,14 +95,16 @@ class APG(VanillaCFG):
             raise ValueError(f"momentum must be in [-1, 1], got {momentum!r}")
         self.update = ProjectedUpdate(self.eta, self.norm_threshold)
         self.stateful = self.momentum != 0.0
-        self.combine = MomentumCombine(self.update, self.momentum) if self.stateful else ProjectedCombine(self.update)
+        # (type: ignore[method-assign] here and in for_call: a guider may set its combine per instance, see Guider)
+        combine = MomentumCombine(self.update, self.momentum) if self.stateful else ProjectedCombine(self.update)
+        self.combine = combine  # type: ignore[method-assign]
 
     def for_call(self, model_kwargs: dict) -> APG:
         """With momentum, a copy with a fresh running average (one per sampling call)."""
         if not self.stateful:
             return self
         configured = copy.copy(self)
-        configured.combine = MomentumCombine(self.update, self.momentum)
+        configured.combine = MomentumCombine(self.update, self.momentum)  # type: ignore[method-assign]
         return configured
 
     def __repr__(self) -> str:

@@ -16,6 +16,7 @@ sgm's ``prepare_inputs(x, sigma, cond, uc)`` and ``__call__(denoised, sigma)`` a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -96,16 +97,25 @@ class Guider:
         the sample batch of shape ``x_shape`` (one value per sample, e.g. per video frame)."""
         return 1.0
 
-    @staticmethod
-    def combine(denoised: Tensor, scale) -> Tensor:
-        """The guided estimate from the model's denoised batch; pure tensor math."""
-        return denoised
+    if TYPE_CHECKING:
+        # For the type checker, callable attributes: a guider may set its own per instance (a cell that compiles with
+        # the network: thresholding, APG, rescale, a wrapper's inner guider's), and ``combine`` takes ``x`` as well
+        # when ``needs_input`` is set. At run time the static functions below are the defaults.
+        combine: Callable[..., Tensor]
+        uncond: Callable[[Tensor], Tensor]
+        batched_keys: tuple[str, ...]  # CFG-type guiders (and their conditional-only variants): keys stacked per copy
+    else:
 
-    @staticmethod
-    def uncond(denoised: Tensor) -> Tensor:
-        """The unconditional estimate from the model's denoised batch (without guidance: the estimate itself); pure
-        tensor math. The CFG++ samplers read it beside :meth:`combine`'s guided estimate."""
-        return denoised
+        @staticmethod
+        def combine(denoised: Tensor, scale) -> Tensor:
+            """The guided estimate from the model's denoised batch; pure tensor math."""
+            return denoised
+
+        @staticmethod
+        def uncond(denoised: Tensor) -> Tensor:
+            """The unconditional estimate from the model's denoised batch (without guidance: the estimate itself);
+            pure tensor math. The CFG++ samplers read it beside :meth:`combine`'s guided estimate."""
+            return denoised
 
     # sgm's protocol, built from the pieces above
     def prepare_inputs(self, x: Tensor, sigma: Tensor, cond, uc):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+
 from mindspore import Tensor, ops
 
 from .. import checks
@@ -50,11 +52,11 @@ class VanillaCFG(Guider):
     :class:`DynamicThresholding`, or mindone's (Imagen's, on the ``[uc; c]`` batch before combining).
     """
 
-    batched_keys = BATCHED_KEYS
+    batched_keys: tuple[str, ...] = BATCHED_KEYS
 
     def __init__(self, scale: float, dyn_thresh_config=None):
         self.scale = checks.real("scale", scale)
-        self.dyn_thresh = None
+        self.dyn_thresh: DynamicThresholding | MindoneDynamicThresholding | None = None
         if dyn_thresh_config is not None:
             thresholding = instantiate_from_config(dyn_thresh_config)
             if not isinstance(thresholding, (NoDynamicThresholding, DynamicThresholding, MindoneDynamicThresholding)):
@@ -62,13 +64,15 @@ class VanillaCFG(Guider):
                     "dyn_thresh_config: NoDynamicThresholding, DynamicThresholding (sgm's) or mindone's "
                     f"DynamicThresholding are supported, got {type(thresholding).__name__}"
                 )
+            # (type: ignore[method-assign] below: a guider may set its combine and uncond per instance, see Guider)
             if isinstance(thresholding, DynamicThresholding):
                 self.dyn_thresh = thresholding
-                self.combine = thresholding.combine  # the model path reads guider.combine
+                self.combine = thresholding.combine  # type: ignore[method-assign]  # the model path reads it
             elif isinstance(thresholding, MindoneDynamicThresholding):  # thresholds [uc; c] before combining
                 self.dyn_thresh = thresholding
-                self.combine = thresholding.before(VanillaCFG.combine)
-                self.uncond = thresholding.before_uncond(VanillaCFG.uncond)  # the D_u that went into the combination
+                self.combine = thresholding.before(VanillaCFG.combine)  # type: ignore[method-assign]
+                # the D_u that went into the combination
+                self.uncond = thresholding.before_uncond(VanillaCFG.uncond)  # type: ignore[method-assign]
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
         for name, value in (("cond", cond), ("uc", uc)):
@@ -95,7 +99,7 @@ class VanillaCFG(Guider):
     def expand(x: Tensor) -> Tensor:
         return ops.cat((x, x))
 
-    def scale_at(self, sigma: float, x_shape: tuple[int, ...]) -> float:
+    def scale_at(self, sigma: float, x_shape: tuple[int, ...]) -> float | np.ndarray:
         return self.scale
 
     @staticmethod

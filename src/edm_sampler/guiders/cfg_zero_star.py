@@ -46,14 +46,16 @@ class CFGZeroStar(VanillaCFG):
     def __init__(self, scale: float, zero_init_steps: int = 1):
         super().__init__(scale)
         self.zero_init_steps = checks.integer("zero_init_steps", zero_init_steps, minimum=0)
-        self.zero = self.guided = None
+        # both set, or both None (zero_init_steps = 0)
+        self.zero: SampleItself | None = None
+        self.guided: CFGZeroStar | None = None
         if self.zero_init_steps:
             guided = copy.copy(self)  # the evaluation after the zero-init steps: the same guider without them
             guided.zero_init_steps = 0
             self.zero, self.guided = SampleItself(), guided
 
     @staticmethod
-    def combine(denoised, scale, x):
+    def combine(denoised, scale, x):  # type: ignore[override]  # reads x: needs_input (the model path passes it)
         # CFG plus (1 - w)(1 - s*) u_u, with 1 - s* = (<D_c - D_u, u_u> + 1e-8) / (||u_u||^2 + 1e-8): no cancellation
         # of the O(x) terms of x - w u_c - (1 - w) s* u_u at high noise (it lost 3 digits at sigma = 80 in float32)
         uncond, cond = ops.chunk(denoised, 2)
@@ -62,12 +64,12 @@ class CFGZeroStar(VanillaCFG):
         return uncond + guidance * scale + u_uncond * (one_minus * (1.0 - scale))
 
     def at(self, sigma: float, step: int) -> Guider:
-        if self.zero is None:
+        if self.zero is None or self.guided is None:
             return self
         return self.zero if step < self.zero_init_steps else self.guided
 
     def variants(self) -> tuple[Guider, ...]:
-        return (self,) if self.zero is None else (self.guided, self.zero)
+        return (self,) if self.zero is None or self.guided is None else (self.guided, self.zero)
 
     def __call__(self, denoised, sigma):
         raise TypeError(

@@ -31,7 +31,7 @@ from .cfg import VanillaCFG
 _EXPANDING: dict[tuple[type, object], type] = {}
 
 
-def _expanding_like(cls: type, inner: Guider) -> type:
+def _expanding_like(cls: type[GuiderWrapper], inner: Guider) -> type[GuiderWrapper]:
     """``cls``, or a subclass with the inner guider's ``expand`` where it is not CFG's ``[x; x]`` (MultiConditionCFG's
     extra conditions): the model path reads ``expand`` from a guider's class (so that it compiles with the network),
     and a wrapper's model batch is its inner guider's. One class per pair, made once."""
@@ -65,6 +65,8 @@ class GuiderWrapper(Guider):
     guider's own ``combine`` (a subclass's part)."""
 
     inner: Guider
+    _leaves: tuple[Guider, ...]  # variants(): this guider, or its inner guider's variants, the guided ones wrapped
+    _leaf_of: dict[int, Guider] | None  # id(an inner variant) -> this guider's variant for it (None: no variants)
     expand = staticmethod(VanillaCFG.expand)  # the model batch [x; x] of CFG (else a subclass: _expanding_like)
 
     def _adopt(self, inner: Guider) -> None:

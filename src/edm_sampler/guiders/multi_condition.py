@@ -103,7 +103,9 @@ class MultiConditionCFG(VanillaCFG):
         self.other_scale = tuple(checks.real(f"other_scale[{i}]", s) for i, s in enumerate(other_scale))
         self.other_c: tuple = ()
         # one cell per guider: every call (whatever its conditions) reuses it, so a compiled graph is reused too
-        self.combine = MultiConditionCombine(self.other_scale) if self.other_scale else VanillaCFG.combine
+        self.combine = (  # type: ignore[method-assign]  # a guider may set its combine per instance (Guider)
+            MultiConditionCombine(self.other_scale) if self.other_scale else VanillaCFG.combine
+        )
 
     def for_conditions(self, other_c: Sequence[Mapping]) -> MultiConditionCFG:
         """The guider for one call with the extra conditions ``other_c`` (one per ``other_scale``, in order)."""

@@ -31,6 +31,9 @@ class LinearPredictionGuider(VanillaCFG):
     ``additional_cond_keys`` are stacked ``[uc; c]`` like ``vector``, ``crossattn`` and ``concat``.
     """
 
+    # one scale per frame (None until num_frames is known) where VanillaCFG has one number
+    scale: np.ndarray | None  # type: ignore[assignment]
+
     def __init__(
         self,
         max_scale: float,
@@ -66,6 +69,7 @@ class LinearPredictionGuider(VanillaCFG):
 
     def frame_scales(self) -> np.ndarray:
         """The scale of each frame, ``(num_frames,)`` float64."""
+        assert self.num_frames is not None  # called once num_frames is known (constructor or for_call)
         return np.linspace(self.min_scale, self.max_scale, self.num_frames)
 
     def check_inputs(self, cond, uc, batch_size: int) -> None:
@@ -79,6 +83,8 @@ class LinearPredictionGuider(VanillaCFG):
         super().check_inputs(cond, uc, batch_size)
 
     def scale_at(self, sigma: float, x_shape: tuple[int, ...]) -> np.ndarray:
+        # set together (constructor or for_call); check_inputs refused the call otherwise
+        assert self.num_frames is not None and self.scale is not None
         videos = x_shape[0] // self.num_frames
         return np.tile(self.scale, videos).reshape((-1,) + (1,) * (len(x_shape) - 1))
 
@@ -108,6 +114,7 @@ class TrianglePredictionGuider(LinearPredictionGuider):
         super().__init__(max_scale, num_frames, min_scale, additional_cond_keys)
 
     def frame_scales(self) -> np.ndarray:
+        assert self.num_frames is not None  # as in LinearPredictionGuider.frame_scales
         values = np.linspace(0.0, 1.0, self.num_frames)
         waves = np.stack([triangle_wave(values, p) for p in self.period])
         wave = waves.max(axis=0) if self.period_fusing == "max" else waves.mean(axis=0)
@@ -135,6 +142,7 @@ class TrapezoidPredictionGuider(LinearPredictionGuider):
         super().__init__(max_scale, num_frames, min_scale, additional_cond_keys)
 
     def frame_scales(self) -> np.ndarray:
+        assert self.num_frames is not None  # as in LinearPredictionGuider.frame_scales
         rise = np.linspace(self.min_scale, self.max_scale, int(self.num_frames * self.edge_perc))
         plateau = np.full(self.num_frames - 2 * len(rise), self.max_scale)
         return np.concatenate([rise, plateau, rise[::-1]])
@@ -158,6 +166,7 @@ class SpatiotemporalPredictionGuider(LinearPredictionGuider):
         super().__init__(max_scale, num_frames, min_scale, additional_cond_keys)
 
     def frame_scales(self) -> np.ndarray:
+        assert self.num_frames is not None  # as in LinearPredictionGuider.frame_scales
         if self.num_frames % self.num_views:
             raise ValueError(f"num_frames ({self.num_frames}) must be a multiple of num_views ({self.num_views})")
         times = self.num_frames // self.num_views

@@ -8,6 +8,7 @@ thresholding), applied where diffusers applies them: to the x0 prediction after 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from mindspore import nn, ops
 
@@ -84,7 +85,7 @@ def limit_denoised(guider: Guider, limit: nn.Cell) -> Guider:
             f"clip_sample / thresholding follow a guider's combine step, which {guider!r} does not have as one piece "
             "(it reads the sample x or changes its evaluation along the schedule); use it without the limit"
         )
-    limited = copy.copy(guider)
+    limited: Any = copy.copy(guider)  # (Any: it gets x0_limit, an attribute Guider does not declare)
     limited.combine = LimitedCombine(guider.combine, limit)
     limited.x0_limit = limit
     return limited

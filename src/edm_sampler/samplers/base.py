@@ -23,7 +23,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -44,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 INIT_NOISE = ("sgm", "edm", "prescaled", "vp")
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
-Plan = Iterator[dict]
+Plan = Iterator[dict[str, Any]]  # one dict of step coefficients per step: floats, Levels, flags, noise tensors
 NoiseFn = Callable[[float, float], Tensor]
 
 
@@ -110,9 +110,21 @@ class BaseDiffusionSampler:
 
     # sgm's samplers take ``device="cuda"``; MindSpore places tensors by context, so configs may keep it
     ignored_config_params = ("device",)
-    history = 0  # how many x-shaped tensors ``step`` carries from one step to the next (its ``state``)
-    needs_uncond = False  # the step evaluates with ``m.denoise_pp`` (the guider's unconditional estimate: CFG++)
-    parametrizations = PARAMETRIZATIONS  # the model states the sampler can integrate (a VE-only method sets ("ve",))
+    __signature__: inspect.Signature  # set for every subclass by __init_subclass__ (its constructor's parameters)
+    if TYPE_CHECKING:
+        # For the type checker, read-only properties: a subclass sets them as class attributes (``history = 2``) or,
+        # when they follow its configuration, as properties (``RestartSampler``). At run time the class attributes
+        # below are the defaults.
+        @property
+        def history(self) -> int: ...
+        @property
+        def needs_uncond(self) -> bool: ...
+        @property
+        def parametrizations(self) -> tuple[str, ...]: ...
+    else:
+        history = 0  # how many x-shaped tensors ``step`` carries from one step to the next (its ``state``)
+        needs_uncond = False  # the step evaluates with ``m.denoise_pp`` (the guider's unconditional estimate: CFG++)
+        parametrizations = PARAMETRIZATIONS  # the model states the sampler can integrate (a VE-only one: ("ve",))
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -503,7 +515,8 @@ class StepModel:
 
 
 def _describe_denoiser(denoiser: Any) -> str:
-    return repr(denoiser) if type(denoiser).__repr__ is not object.__repr__ else type(denoiser).__name__
+    own_repr: object = type(denoiser).__repr__  # typed object: mypy sees no overlap between the two methods' types
+    return repr(denoiser) if own_repr is not object.__repr__ else type(denoiser).__name__
 
 
 BaseDiffusionSampler.__signature__ = _signature(BaseDiffusionSampler)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class DEISSampler(BaseDiffusionSampler):
         rhos: list[float] = []  # the levels of the usable history, newest first
         for i, (sigma, sigma_next) in enumerate(pairs(sigmas)):
             alpha, alpha_next = p.alpha(sigma), p.alpha(sigma_next)
-            c = {"at": Level(sigma), "alpha": alpha, "inv_sigma": 1.0 / sigma, "d_weight": alpha_next}
+            c: dict[str, Any] = {"at": Level(sigma), "alpha": alpha, "inv_sigma": 1.0 / sigma, "d_weight": alpha_next}
             weights = [0.0] * self.solver_order
             weights[0] = sigma_next
             if alpha == 0.0:  # a flow model at sigma = 1: DDIM (x = eps there), no usable history after it

@@ -28,7 +28,7 @@ def dpm_solver_2(p: Parametrization, sigma: float, sigma_next: float) -> dict:
     """
     alpha = p.alpha(sigma)
     single = sigma_next == 0.0 or alpha == 0.0
-    sigma_mid = None if single else p.lambda_midpoint(sigma, sigma_next)
+    sigma_mid = sigma if single else p.lambda_midpoint(sigma, sigma_next)  # single: no midpoint (not read)
     alpha_mid = 1.0 if single else p.alpha(sigma_mid)
     ratio = 1.0 if single else p.alpha(sigma_next) / alpha
     return {

@@ -125,6 +125,10 @@ class Update:
 class DPMSolverBase(BaseDiffusionSampler):
     """What the multistep and singlestep samplers share: checks, the step's coefficients and noise draws."""
 
+    # declared by each subclass (its own allowed algorithm types): here for the type checker
+    algorithm_type: str
+    solver_order: int
+
     def validate(self) -> None:
         if self.solver_order > 3:
             raise ValueError(f"solver_order must be 1, 2 or 3, got {self.solver_order}")

@@ -41,6 +41,7 @@ Deviations from ComfyUI, each in one line:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class ERSDESampler(BaseDiffusionSampler):
         for sigma, sigma_next in pairs(sigmas):
             last = sigma_next == 0.0
             alpha, alpha_next = p.alpha(sigma), p.alpha(sigma_next)
-            c = {"at": Level(sigma), "last": last, "x_weight": 0.0, "d_weight": 0.0, "stage_2": False}
+            c: dict[str, Any] = {"at": Level(sigma), "last": last, "x_weight": 0.0, "d_weight": 0.0, "stage_2": False}
             c.update(stage_3=False, inv_dl=0.0, w_2=0.0, inv_half_span=0.0, w_3=0.0)
             if last:
                 c["noise"] = coefficients.no_renoising()

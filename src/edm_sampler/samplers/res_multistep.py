@@ -60,7 +60,7 @@ class ResMultistepSampler(BaseDiffusionSampler):
     s_noise = 1.0
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
-        h_prev = None  # the previous step's h; None: no usable previous estimate
+        h_prev: float | None = None  # the previous step's h; None: no usable previous estimate
         for sigma, sigma_next in pairs(sigmas):
             sigma_down, a, sigma_up = p.ancestral_step(sigma, sigma_next, self.eta)
             draw = sigma_up != 0.0 and self.s_noise != 0.0
@@ -76,6 +76,7 @@ class ResMultistepSampler(BaseDiffusionSampler):
                 "up": coefficients.renoising(a, self.s_noise * sigma_up, draw, noise, sigma, sigma_next),
             }
             if multistep:
+                assert h_prev is not None  # multistep needs it
                 w_new, w_old = res_weights(h, h_prev)
                 alpha_down = p.alpha(sigma_down)
                 c["w_new"], c["w_old"] = alpha_down * w_new, alpha_down * w_old

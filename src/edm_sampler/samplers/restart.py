@@ -230,7 +230,7 @@ class RestartSampler(BaseDiffusionSampler):
             )
         self._probe(inner)
         # the step, per instance: Restart's own around the inner sampler's (graph_loop compiles sampler.step)
-        self.step = restart_step(inner.step, inner.history)
+        self.step = restart_step(inner.step, inner.history)  # type: ignore[method-assign]  # see BaseDiffusionSampler.step
 
     @staticmethod
     def _probe(inner: BaseDiffusionSampler) -> None:

@@ -14,7 +14,7 @@ nothing; the last step, to sigma = 0, returns the denoised estimate.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,8 +50,8 @@ class BrownianSDESampler:
         """Brownian increments ``(W(sigma_next) - W(sigma)) / sqrt(|sigma_next - sigma|)`` of one seeded path on
         ``[min positive sigma, max sigma]`` (one path per sample with a list of generators), or the caller's
         ``noise_sampler``."""
-        if noise_sampler is not None:
-            return super().make_noise(shape, generator, noise_sampler, sigmas, param)
+        if noise_sampler is not None:  # (a mixin: the sampler class after it in the MRO defines make_noise)
+            return super().make_noise(shape, generator, noise_sampler, sigmas, param)  # type: ignore[misc]
         points = self.noise_points(sigmas, parametrization.get(param))
         return BrownianNoise(shape, generator, float(points.min()), float(points.max()), tol=brownian_tol(points))
 
@@ -170,10 +170,17 @@ class DPMPP2MSDESampler(MultistepSDESampler):
     history = 1  # the previous data estimate
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
-        h_last = None
+        h_last: float | None = None
         for sigma, sigma_next in pairs(sigmas):
             last = sigma_next == 0.0
-            c = {"at": Level(sigma), "last": last, "correct": False, "x_weight": 1.0, "d_weight": 0.0, "w_corr": 0.0}
+            c: dict[str, Any] = {
+                "at": Level(sigma),
+                "last": last,
+                "correct": False,
+                "x_weight": 1.0,
+                "d_weight": 0.0,
+                "w_corr": 0.0,
+            }
             if last:
                 c["noise"] = coefficients.no_renoising()
                 yield c
@@ -219,10 +226,11 @@ class DPMPP3MSDESampler(MultistepSDESampler):
     history = 2  # the previous two data estimates, newest first
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
-        h_1 = h_2 = None  # the previous two steps' h, newest first
+        h_1: float | None = None  # the previous two steps' h, newest first
+        h_2: float | None = None
         for sigma, sigma_next in pairs(sigmas):
             last = sigma_next == 0.0
-            c = {"at": Level(sigma), "last": last, "order": 1, "x_weight": 1.0, "d_weight": 0.0}
+            c: dict[str, Any] = {"at": Level(sigma), "last": last, "order": 1, "x_weight": 1.0, "d_weight": 0.0}
             c.update(r0_inv=0.0, r1_inv=0.0, w_d1_1=0.0, r_sum_inv=0.0, w_d1=0.0, w_d2=0.0, w_corr=0.0)
             if last:
                 c["noise"] = coefficients.no_renoising()
@@ -235,6 +243,7 @@ class DPMPP3MSDESampler(MultistepSDESampler):
             c["x_weight"] = self.decay(p, sigma, sigma_next, h)
             c["d_weight"] = math.expm1(-h_eta) * alpha_next
             if h_2 is not None:
+                assert h_1 is not None  # h_2 is the h_1 of the step before
                 r0, r1 = h_1 / h, h_2 / h
                 phi_3 = phi_2 / h_eta - 0.5
                 c.update(order=3, r0_inv=1.0 / r0, r1_inv=1.0 / r1, w_d1_1=r0 / (r0 + r1), r_sum_inv=1.0 / (r0 + r1))

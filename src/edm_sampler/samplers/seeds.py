@@ -30,6 +30,7 @@ The step to sigma = 0 returns ``D``. Deviations from ComfyUI, each in one line:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -125,7 +126,13 @@ class SEEDS2Sampler(SEEDSSampler):
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
         for sigma, sigma_next in pairs(sigmas):
-            c = {"at": Level(sigma), "last": sigma_next == 0.0, "single": False, "noisy": False, "at_1": NOT_EVALUATED}
+            c: dict[str, Any] = {
+                "at": Level(sigma),
+                "last": sigma_next == 0.0,
+                "single": False,
+                "noisy": False,
+                "at_1": NOT_EVALUATED,
+            }
             c.update(x_1=0.0, d_1=0.0, n_11=0.0, x_t=0.0, d_t=0.0, d_t1=0.0, n_t1=0.0, n_t2=0.0, z_1=None, z_2=None)
             if c["last"]:
                 pass
@@ -187,7 +194,7 @@ class SEEDS3Sampler(SEEDSSampler):
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
         for sigma, sigma_next in pairs(sigmas):
-            c = {"at": Level(sigma), "last": sigma_next == 0.0, "single": False, "noisy": False}
+            c: dict[str, Any] = {"at": Level(sigma), "last": sigma_next == 0.0, "single": False, "noisy": False}
             c.update(at_1=NOT_EVALUATED, at_2=NOT_EVALUATED, x_1=0.0, d_1=0.0, n_11=0.0)
             c.update(x_2=0.0, d_2=0.0, d_21=0.0, n_21=0.0, n_22=0.0)
             c.update(x_t=0.0, d_t=0.0, d_t2=0.0, n_t1=0.0, n_t2=0.0, n_t3=0.0, z_1=None, z_2=None, z_3=None)

@@ -165,7 +165,8 @@ class UniPCSampler(BaseDiffusionSampler):
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
         n = len(sigmas) - 1
         usable = 0  # previous outputs usable as history (diffusers' lower_order_nums)
-        previous = None  # the last step's UniP (sigma_s, sigma_t, older levels): what this step's UniC repeats
+        # the last step's UniP (sigma_s, sigma_t, older levels): what this step's UniC repeats
+        previous: tuple[float, float, list[float]] | None = None
         for i, (sigma, sigma_next) in enumerate(pairs(sigmas)):
             correct = previous is not None and (i - 1) not in self.disable_corrector
             order = min(self.solver_order, n - i) if self.lower_order_final else self.solver_order
@@ -181,7 +182,7 @@ class UniPCSampler(BaseDiffusionSampler):
                 "alpha": p.alpha(sigma),
                 "inv_sigma": 1.0 / sigma,
                 "correct": correct,
-                "corrector": self.update(p, *previous, new_node=True) if correct else self._unused(),
+                "corrector": self.update(p, *previous, new_node=True) if correct and previous else self._unused(),
                 "predictor": predictor,
             }
             if p.alpha(sigma) == 0.0:  # lambda = -inf: nothing to correct or extrapolate from

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import reference_flow as rf
 from numerics import queue_sampler, rel
-from realnets import SHAPE, TRACES, B, TracedNet, compiled_and_eager, conditioning, small_net
+from realnets import SHAPE, TRACES, B, TracedNet, conditioning, small_net
 from test_res_multistep import interpolant_weights
 
 import mindspore as ms
@@ -30,6 +30,7 @@ from edm_sampler import (
     EulerCFGPPSampler,
     EulerEDMSampler,
     FlowMatchDiscretization,
+    FlowVelocityScaling,
     GradientEstimationCFGPPSampler,
     GradientEstimationSampler,
     MultiConditionCFG,
@@ -43,6 +44,7 @@ from edm_sampler import (
 )
 
 SCALE, SD2, DIM, N = 1.7, 0.3, 3, 7
+FLOW3 = FlowMatchDiscretization(shift=3.0)
 MU_C = np.array([[1.0, -0.5, 0.3], [-0.8, 0.2, 0.9]])
 MU_U = np.array([[0.2, 0.1, -0.1], [0.0, -0.3, 0.4]])
 
@@ -281,7 +283,7 @@ TWINS = [
 
 @pytest.mark.parametrize("param", PARAMS)
 @pytest.mark.parametrize("cls, twin, params", TWINS, ids=[t[0].__name__ for t in TWINS])
-def test_scale_one_is_the_plain_twin(param, cls, twin, params):
+def test_without_an_unconditional_difference_it_is_the_plain_twin(param, cls, twin, params):
     """CFG scale 1 (the guided estimate is the conditional one, D - D_u != 0) differs from the twin; with uc = cond
     there is nothing to swap and the CFG++ sampler is its twin to float32 rounding."""
     _, schedule, _, x0, noises = setup(param)
@@ -319,9 +321,23 @@ def test_registered_under_comfyuis_names(name, cls):
 @pytest.mark.parametrize("cls", [t[0] for t in TWINS], ids=[t[0].__name__ for t in TWINS])
 @pytest.mark.parametrize("param", PARAMS)
 def test_graph_loop_equals_eager_on_a_real_network(cls, param):
-    got, expected, nfe, eager_nfe = compiled_and_eager(cls, param, 4)
+    """CFG 2 on a real nn.Cell (EDM VE, or a flow velocity net on shift 3): the whole loop as one graph equals the
+    step-by-step call (same NFE), and a second call with new noise and conditioning compiles nothing."""
+    scaling, schedule = (EDMScaling(), EDMDiscretization()) if param == "ve" else (FlowVelocityScaling(), FLOW3)
+    denoiser = Denoiser(scaling).bind(small_net(TracedNet))
+    kwargs = dict(num_steps=4, discretization_config=schedule, guider_config=VanillaCFG(2.0))
+    if "eta" in cls.__signature__.parameters:
+        kwargs.update(eta=0.6, s_noise=0.9)
+    cond, uc = conditioning(0)
+    eager, loop = cls(**kwargs), cls(graph_loop=True, **kwargs)
+    expected = eager(denoiser, randn((B, *SHAPE), generator=0), cond, uc, generator=5).asnumpy()
+    got = loop(denoiser, randn((B, *SHAPE), generator=0), cond, uc, generator=5).asnumpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
-    assert nfe == eager_nfe
+    assert loop.last_nfe == eager.last_nfe
+    del TRACES[:]
+    cond, uc = conditioning(1)
+    again = loop(denoiser, randn((B, *SHAPE), generator=1), cond, uc, generator=6).asnumpy()
+    assert TRACES == [] and not np.array_equal(again, got)
 
 
 @pytest.mark.parametrize("graph_loop", [False, True])
@@ -352,6 +368,28 @@ def test_graph_mode_uses_the_guiders_uncond_and_does_not_recompile(graph_loop):
     np.testing.assert_allclose(got, eager, rtol=1e-4, atol=1e-5 * np.abs(eager).max())
     np.testing.assert_allclose(with_callback, eager, rtol=1e-4, atol=1e-5 * np.abs(eager).max())
     assert seen == [0, 1, 2, 3]  # one report per step
+
+
+@pytest.mark.parametrize("mode", [ms.PYNATIVE_MODE, ms.GRAPH_MODE], ids=["pynative", "graph"])
+def test_unguided_on_a_real_network_is_the_plain_twin(mode):
+    """No guidance (IdentityGuider: the unconditional estimate is the estimate itself): on a real nn.Cell, step by
+    step and as one compiled loop, Euler CFG++ is Euler, and a second compiled call compiles nothing."""
+    denoiser = Denoiser(EDMScaling()).bind(small_net(TracedNet))
+    cond = conditioning(0)[0]
+    noise = randn((B, *SHAPE), generator=0)
+    expected = EulerEDMSampler(num_steps=4)(denoiser, noise, cond).asnumpy()
+    ms.set_context(mode=mode)
+    try:
+        steps = EulerCFGPPSampler(num_steps=4)(denoiser, noise, cond).asnumpy()
+        loop = EulerCFGPPSampler(num_steps=4, graph_loop=True)
+        compiled = loop(denoiser, noise, cond).asnumpy()
+        del TRACES[:]
+        loop(denoiser, randn((B, *SHAPE), generator=1), cond)
+        assert TRACES == []
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    for got in (steps, compiled):
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
 
 
 def test_the_uncond_of_each_guider():

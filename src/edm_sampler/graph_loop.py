@@ -63,11 +63,9 @@ class CompiledSteps(nn.Cell):
         c_in, c_skip, c_out, c_noise, scale, cond = level
         return self.guided(x, c_in, c_skip, c_out, c_noise, cond, scale)
 
-    def denoise_pp(self, x, level):
-        """``(guided, unconditional)`` from one evaluation: ``m.denoise_pp`` of a compiled CFG++ step (its cell's
-        guided network returns both)."""
-        c_in, c_skip, c_out, c_noise, scale, cond = level
-        return self.guided(x, c_in, c_skip, c_out, c_noise, cond, scale)
+    # ``m.denoise_pp`` of a compiled CFG++ step: the same call, whose guided network (built ``with_uncond``) returns
+    # ``(guided, unconditional)``
+    denoise_pp = denoise
 
     def report(self, x, denoised):
         """No callback runs inside the graph (calls with one are refused)."""
@@ -266,16 +264,9 @@ def compiled_cell(kind: type, sampler: Any, layout: tuple, denoiser: BoundDenois
     """The compiled loop or step for this sampler's step function and step limit, guider type, layout and network,
     cached on the bound denoiser (so later calls do not compile)."""
     step, limit, with_uncond = sampler.step, sampler.step_limit, sampler.needs_uncond
-    key: tuple[Any, ...] = (
-        kind,
-        step,
-        limit,
-        type(guider).expand,
-        guider.combine,
-        guider.uncond if with_uncond else None,
-        layout,
-    )
-    key = key + (variant_signature(guider),)  # a guider with variants: one evaluation per variant
+    uncond = guider.uncond if with_uncond else None
+    # a guider with variants (guided_variants): one evaluation per variant, hence its signature
+    key = (kind, step, limit, type(guider).expand, guider.combine, uncond, layout, variant_signature(guider))
     cells = denoiser.__dict__.setdefault("_loop_cells", {})
     if key not in cells:
         guided = guided_network(denoiser.network, guider, denoiser.dtype, with_uncond)

@@ -26,6 +26,7 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from . import checks
+from .functional import axpy, scaled
 from .parametrization import PARAMETRIZATIONS
 from .parametrization import get as get_parametrization
 from .parametrization import of as parametrization_of
@@ -64,9 +65,12 @@ def sigma_on_host(sigma: Any, batch_size: int) -> np.ndarray:
 def c_noise_tensor(c_noise: np.ndarray, float_dtype=None) -> Tensor:
     """The network's ``c_noise`` as a Tensor: int64 level indices stay integers, other values become ``float_dtype``
     (default float32)."""
+    # Tensor.from_numpy shares the fresh array: about 2 us against 20 us for Tensor(array, dtype), once per evaluation
     if np.issubdtype(c_noise.dtype, np.integer):
-        return Tensor(c_noise.astype(np.int64))
-    return Tensor(c_noise.astype(np.float32), float_dtype or ms.float32)
+        return Tensor.from_numpy(np.ascontiguousarray(c_noise, np.int64))
+    if float_dtype in (None, ms.float32, ms.float16):
+        return Tensor.from_numpy(np.ascontiguousarray(c_noise, np.float16 if float_dtype == ms.float16 else np.float32))
+    return Tensor(c_noise.astype(np.float32), float_dtype)  # bfloat16: no NumPy dtype
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,9 @@ class PreconditionedNetwork:
     call_network: Callable[..., Any]
 
     def network_input(self, x: Tensor, c_in) -> Tensor:
-        net_in = x if is_unit(c_in) else x * c_in  # flow models' c_in = 1: one elementwise op less per evaluation
+        net_in = (
+            x if is_unit(c_in) else scaled(x, c_in)
+        )  # flow models' c_in = 1: one elementwise op less per evaluation
         return net_in if self.dtype is None or self.dtype == ms.float32 else net_in.astype(self.dtype)
 
     def __call__(self, x: Tensor, sigma: Any, cond: Any, **model_kwargs) -> Tensor:
@@ -230,7 +236,7 @@ class PreconditionedNetwork:
         out = self.call_network(self.network_input(x, p.c_in), p.c_noise, self.model_cond(cond), **model_kwargs)
         if not isinstance(out, Tensor):
             raise TypeError(f"the network returned {type(out).__name__}; expected a Tensor shaped like x")
-        return out.astype(ms.float32) * p.c_out + x * p.c_skip
+        return axpy(scaled(x, p.c_skip), out.astype(ms.float32), p.c_out)
 
 
 class BoundDenoiser(PreconditionedNetwork):

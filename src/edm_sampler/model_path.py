@@ -29,6 +29,7 @@ import mindspore as ms
 from mindspore import Tensor, nn
 
 from .denoisers import BoundDenoiser, PreconditionedNetwork, graph_input, is_unit
+from .functional import axpy, scaled
 from .guiders import Guider
 
 FLOAT_DTYPES = (ms.float16, ms.bfloat16, ms.float32, ms.float64)
@@ -65,7 +66,7 @@ class GuidedNetwork(nn.Cell):
         out = self.network((x_in * c_in).astype(self.dtype), c_noise, cond)
         if out.shape != x_in.shape:  # shapes are constants here: this raises while compiling, not per call
             raise ValueError(f"the network returned shape {out.shape}; expected {x_in.shape} (the shape of its input)")
-        denoised = out.astype(ms.float32) * c_out + x_in * c_skip
+        denoised = axpy(scaled(x_in, c_skip), out.astype(ms.float32), c_out)  # the eager path's kernels
         if self.with_input:
             guided = self.combine(denoised, scale, x)
         else:
@@ -86,7 +87,8 @@ def guided_cell(denoiser: BoundDenoiser, guider: Guider, with_uncond: bool = Fal
 
 
 def _tensor(value) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(np.float32(value))
+    """A float as a 0-d float32 graph input (``Tensor.from_numpy``: a tenth of ``Tensor(value)``'s host cost)."""
+    return value if isinstance(value, Tensor) else Tensor.from_numpy(np.array(value, np.float32))
 
 
 def describe(value: Any) -> str:
@@ -191,15 +193,15 @@ class ModelPath:
         if cached is None:
             scale = self.guider.scale_at(sigma, self.x_shape) if self.builtin_guider else None
             if isinstance(scale, np.ndarray):  # per-sample scales (video guiders): one small tensor
-                scale = Tensor(scale.astype(np.float32))
+                scale = Tensor.from_numpy(scale.astype(np.float32))
             if self.preconditioned:
                 p = self.denoiser.preconditioning(np.full(self.model_batch, np.float32(sigma), np.float64), self.ndim)
                 tensors = None
                 if self.fused is not None:  # graph inputs: 0-d tensors, so new values do not recompile
-                    tensors = (*(Tensor(np.float32(v)) for v in (p.c_in, p.c_skip, p.c_out)), _tensor(scale))
+                    tensors = (*(_tensor(v) for v in (p.c_in, p.c_skip, p.c_out)), _tensor(scale))
                 cached = (p, scale, tensors)
             else:
-                sigma_t = Tensor(np.full((self.batch_size,), sigma, dtype=np.float32))
+                sigma_t = Tensor.from_numpy(np.full((self.batch_size,), sigma, dtype=np.float32))
                 sigma_in = self.guider.expand(sigma_t) if self.builtin_guider else None
                 cached = (sigma_t, sigma_in, scale)
             self._per_sigma[sigma] = cached
@@ -228,8 +230,8 @@ class ModelPath:
             x_in = self.guider.expand(x)
             net_in = self.denoiser.network_input(x_in, p.c_in)
             out = self._call(self.denoiser.call_network, (net_in, p.c_noise, self.model_cond), step, sigma, net_in)
-            skip = x_in if is_unit(p.c_skip) else x_in * p.c_skip  # eps and velocity models: c_skip = 1
-            return self._guided(self._float32(out) * p.c_out + skip, scale, with_uncond, x)
+            skip = x_in if is_unit(p.c_skip) else scaled(x_in, p.c_skip)  # eps and velocity models: c_skip = 1
+            return self._guided(axpy(skip, self._float32(out), p.c_out), scale, with_uncond, x)
         sigma_t, sigma_in, scale = self._at(sigma)
         if self.builtin_guider:
             x_in = self.guider.expand(x)

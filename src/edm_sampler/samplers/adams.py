@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from .. import checks
+from ..functional import axpy, nonzero, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -60,14 +61,15 @@ class _AdamsSampler(BaseDiffusionSampler):
     def step(m, x, state, c):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        d = (x - denoised) * c["inv_sigma"]
+        d = scaled(x - denoised, c["inv_sigma"])
         w = c["weights"]
         if c["last"]:
             x = denoised
         else:
-            x = x + d * w[0]
+            x = axpy(x, d, w[0])
             for j in range(len(state)):
-                x = x + state[j] * w[j + 1]
+                if nonzero(w[j + 1]):  # a start-up step's unused history
+                    x = axpy(x, state[j], w[j + 1])
         return x, ((d,) + state)[: len(state)]
 
 

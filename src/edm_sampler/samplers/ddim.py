@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..functional import euler_to, renoise
+from ..functional import axmy, axpy, euler_to, renoise, scaled
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .ancestral import AncestralSampler
@@ -68,7 +68,7 @@ class DDIMSampler(AncestralSampler):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
         if c["limited"]:
-            x = (x * c["x_weight"] - denoised * c["raw_weight"]) + m.limit(denoised) * c["limited_weight"]
+            x = axpy(axmy(scaled(x, c["x_weight"]), denoised, c["raw_weight"]), m.limit(denoised), c["limited_weight"])
         else:
             x = euler_to(x, denoised, c["down"])
         return renoise(x, c["up"]), state

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..functional import axmy, axpy, lincomb, nonzero, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -103,9 +104,10 @@ class DEISSampler(BaseDiffusionSampler):
     def step(m, x, state, c):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        eps = (x - denoised * c["alpha"]) * c["inv_sigma"]
+        eps = scaled(axmy(x, denoised, c["alpha"]), c["inv_sigma"])
         w = c["weights"]
-        x = denoised * c["d_weight"] + eps * w[0]
+        x = lincomb((denoised, c["d_weight"]), (eps, w[0]))
         for j in range(len(state)):
-            x = x + (state[j] - eps) * w[j + 1]
+            if nonzero(w[j + 1]):  # a start-up step's unused history
+                x = axpy(x, state[j] - eps, w[j + 1])
         return x, ((eps,) + state)[: len(state)]

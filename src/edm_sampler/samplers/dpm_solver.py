@@ -44,7 +44,7 @@ import math
 
 import numpy as np
 
-from ..functional import renoise
+from ..functional import axmy, axpy, lincomb, nonzero, renoise, scaled
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan
@@ -173,8 +173,20 @@ def model_output(m, x, c):
     denoised = m.denoise(x, c["at"])
     m.report(x, denoised)
     if c["noise_prediction"]:
-        return (x - denoised * c["alpha"]) * c["inv_sigma"]
+        return scaled(axmy(x, denoised, c["alpha"]), c["inv_sigma"])
     return denoised
+
+
+def solver_update(x_s, m0, m1, m2, c):
+    """``x_s x_weight + m0 c_0 + (m1 - m0) w_0 + (m2 - m0) w_1``: the update from the outputs (an order-1 or -2 step
+    has zero weights, whose differences are then not formed)."""
+    w = c["w"]
+    x = lincomb((x_s, c["x_weight"]), (m0, c["c_0"]))
+    if nonzero(w[0]):
+        x = axpy(x, m1 - m0, w[0])
+    if nonzero(w[1]):
+        x = axpy(x, m2 - m0, w[1])
+    return x
 
 
 class DPMSolverMultistepSampler(DPMSolverBase):
@@ -250,9 +262,7 @@ class DPMSolverMultistepSampler(DPMSolverBase):
     def step(m, x, state, c):
         m1, m2 = state
         m0 = model_output(m, x, c)
-        w = c["w"]
-        x = x * c["x_weight"] + m0 * c["c_0"] + (m1 - m0) * w[0] + (m2 - m0) * w[1]
-        return renoise(x, c["noise"]), (m0, m1)
+        return renoise(solver_update(x, m0, m1, m2, c), c["noise"]), (m0, m1)
 
 
 class DPMSolverSinglestepSampler(DPMSolverBase):
@@ -333,6 +343,4 @@ class DPMSolverSinglestepSampler(DPMSolverBase):
         m0 = model_output(m, x, c)
         if c["restart"]:
             x_s = x
-        w = c["w"]
-        x = x_s * c["x_weight"] + m0 * c["c_0"] + (m1 - m0) * w[0] + (m2 - m0) * w[1]
-        return renoise(x, c["noise"]), (x_s, m0, m1)
+        return renoise(solver_update(x_s, m0, m1, m2, c), c["noise"]), (x_s, m0, m1)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from ..functional import axmy, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -52,8 +53,8 @@ class DPMPP2MSampler(BaseDiffusionSampler):
         else:
             extrapolated = denoised
             if c["extrapolate"]:
-                extrapolated = denoised * c["w_new"] - old_denoised * c["w_old"]
-            x = x * c["x_weight"] - extrapolated * c["d_weight"]
+                extrapolated = axmy(scaled(denoised, c["w_new"]), old_denoised, c["w_old"])
+            x = axmy(scaled(x, c["x_weight"]), extrapolated, c["d_weight"])
         return x, (denoised,)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import checks
+from ..functional import axpy, lincomb, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -114,7 +115,7 @@ class PLMSSampler(BaseDiffusionSampler):
             e_1 = e_1 + x * c["seed"]  # IPNDM: the noise of the start as the first history entry
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        eps = (x - denoised) * c["inv_sigma"]
+        eps = scaled(x - denoised, c["inv_sigma"])
         if c["rk"]:  # the pseudo 4th-order Runge-Kutta warm-up (PNDM eq. 13), each stage transferred from x
             e_mid = _eps(m, x + eps * c["dt_mid"], c["at_mid"], c["inv_mid"])
             e_mid_2 = _eps(m, x + e_mid * c["dt_mid"], c["at_mid_2"], c["inv_mid"])
@@ -123,14 +124,14 @@ class PLMSSampler(BaseDiffusionSampler):
         elif c["heun"]:  # the pseudo improved Euler warm-up
             combined = (eps + _eps(m, x + eps * c["dt"], c["at_next"], c["inv_next"])) * 0.5
         else:
-            w = c["weights"]
-            combined = eps * w[0] + e_1 * w[1] + e_2 * w[2] + e_3 * w[3]
-        return x + combined * c["dt"], (eps, e_1, e_2)
+            w = c["weights"]  # AB2 and AB3 weight the older history by 0: lincomb skips those terms
+            combined = lincomb((eps, w[0]), (e_1, w[1]), (e_2, w[2]), (e_3, w[3]))
+        return axpy(x, combined, c["dt"]), (eps, e_1, e_2)
 
 
 def _eps(m, x, level, inv_sigma):
     """The noise prediction ``(x - D(x, sigma)) / sigma`` of one more evaluation in a step."""
-    return (x - m.denoise(x, level)) * inv_sigma
+    return scaled(x - m.denoise(x, level), inv_sigma)
 
 
 class PNDMSampler(PLMSSampler):

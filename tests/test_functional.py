@@ -15,6 +15,7 @@ from edm_sampler import (
     DEISSampler,
     Denoiser,
     DPMPP2MSampler,
+    DPMPP3MSDESampler,
     EDMScaling,
     EulerEDMSampler,
     PLMSSampler,
@@ -77,7 +78,13 @@ def test_eager_and_compiled_give_the_same_bits(arrays):
 
 @pytest.mark.parametrize(
     "sampler_cls, kwargs",
-    [(PLMSSampler, {}), (DPMPP2MSampler, {}), (EulerEDMSampler, {"s_churn": 1.0}), (DEISSampler, {})],
+    [
+        (PLMSSampler, {}),
+        (DPMPP2MSampler, {}),
+        (EulerEDMSampler, {"s_churn": 1.0}),
+        (DEISSampler, {}),
+        (DPMPP3MSDESampler, {"eta": 0.7, "s_noise": 0.9}),
+    ],
     ids=lambda v: getattr(v, "__name__", ""),
 )
 def test_graph_loop_reproduces_the_step_by_step_call_bit_for_bit(sampler_cls, kwargs):

@@ -224,9 +224,8 @@ class PreconditionedNetwork:
     call_network: Callable[..., Any]
 
     def network_input(self, x: Tensor, c_in) -> Tensor:
-        net_in = (
-            x if is_unit(c_in) else scaled(x, c_in)
-        )  # flow models' c_in = 1: one elementwise op less per evaluation
+        # flow models' c_in = 1: one elementwise op less per evaluation
+        net_in = x if is_unit(c_in) else scaled(x, c_in)
         return net_in if self.dtype is None or self.dtype == ms.float32 else net_in.astype(self.dtype)
 
     def __call__(self, x: Tensor, sigma: Any, cond: Any, **model_kwargs) -> Tensor:

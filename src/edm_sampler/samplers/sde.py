@@ -22,7 +22,7 @@ from mindspore import Tensor
 
 from .. import parametrization
 from ..brownian import BrownianNoise, brownian_tol
-from ..functional import euler_to, renoise
+from ..functional import axmy, axpy, euler_to, lincomb, renoise, scaled
 from ..noise import GeneratorLike, NoiseSampler
 from ..parametrization import Parametrization
 from . import coefficients, options
@@ -61,7 +61,7 @@ def first_order_step(x: Tensor, denoised: Tensor, c: dict) -> Tensor:
     if c["euler"]:
         x = euler_to(x, denoised, c["down"])
     else:
-        x = x * c["x_weight"] - denoised * c["d_weight"]
+        x = axmy(scaled(x, c["x_weight"]), denoised, c["d_weight"])
     return renoise(x, c["up"])
 
 
@@ -128,7 +128,7 @@ class DPMPPSDESampler(BrownianSDESampler, AncestralSampler):
             x = denoised
         elif c["two_stages"]:
             x_s = first_order_step(x, denoised, c["stage_1"])
-            denoised_d = denoised * c["w_d"] + m.denoise(x_s, c["at_s"]) * c["w_s"]
+            denoised_d = lincomb((denoised, c["w_d"]), (m.denoise(x_s, c["at_s"]), c["w_s"]))
             x = first_order_step(x, denoised_d, c["stage_2"])
         else:
             x = first_order_step(x, denoised, c["stage_1"])
@@ -206,9 +206,9 @@ class DPMPP2MSDESampler(MultistepSDESampler):
         if c["last"]:
             x = denoised
         else:
-            x = x * c["x_weight"] + denoised * c["d_weight"]
+            x = lincomb((x, c["x_weight"]), (denoised, c["d_weight"]))
             if c["correct"]:
-                x = x + (denoised - old_denoised) * c["w_corr"]
+                x = axpy(x, denoised - old_denoised, c["w_corr"])
             x = renoise(x, c["noise"])
         return x, (denoised,)
 
@@ -262,14 +262,14 @@ class DPMPP3MSDESampler(MultistepSDESampler):
         if c["last"]:
             x = denoised
         else:
-            x = x * c["x_weight"] - denoised * c["d_weight"]
+            x = axmy(scaled(x, c["x_weight"]), denoised, c["d_weight"])
             if c["order"] == 3:
-                d1_0 = (denoised - denoised_1) * c["r0_inv"]
-                d1_1 = (denoised_1 - denoised_2) * c["r1_inv"]
-                d1 = d1_0 + (d1_0 - d1_1) * c["w_d1_1"]
-                d2 = (d1_0 - d1_1) * c["r_sum_inv"]
-                x = x + d1 * c["w_d1"] - d2 * c["w_d2"]
+                d1_0 = scaled(denoised - denoised_1, c["r0_inv"])
+                d1_1 = scaled(denoised_1 - denoised_2, c["r1_inv"])
+                d1 = axpy(d1_0, d1_0 - d1_1, c["w_d1_1"])
+                d2 = scaled(d1_0 - d1_1, c["r_sum_inv"])
+                x = axmy(axpy(x, d1, c["w_d1"]), d2, c["w_d2"])
             elif c["order"] == 2:
-                x = x + (denoised - denoised_1) * c["w_corr"]
+                x = axpy(x, denoised - denoised_1, c["w_corr"])
             x = renoise(x, c["noise"])
         return x, (denoised, denoised_1)

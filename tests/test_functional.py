@@ -16,6 +16,8 @@ from edm_sampler import (
     Denoiser,
     DPMPP2MSampler,
     DPMPP3MSDESampler,
+    HeunEDMSampler,
+    UniPCSampler,
     EDMScaling,
     EulerEDMSampler,
     PLMSSampler,
@@ -84,6 +86,8 @@ def test_eager_and_compiled_give_the_same_bits(arrays):
         (EulerEDMSampler, {"s_churn": 1.0}),
         (DEISSampler, {}),
         (DPMPP3MSDESampler, {"eta": 0.7, "s_noise": 0.9}),
+        (HeunEDMSampler, {"s_churn": 1.0}),
+        (UniPCSampler, {"solver_order": 3}),
     ],
     ids=lambda v: getattr(v, "__name__", ""),
 )

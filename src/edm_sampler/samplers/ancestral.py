@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from ..functional import euler_to, renoise
+from ..functional import axmy, euler_to, renoise, scaled
 from ..parametrization import VE, Parametrization
 from . import coefficients, options
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -99,6 +99,6 @@ class DPMPP2SAncestralSampler(AncestralSampler):
         if c["euler"]:
             x = euler_to(x, denoised, c["down"])
         else:
-            x_mid = x * c["x_mid"] - denoised * c["d_mid"]
-            x = x * c["x_down"] - m.denoise(x_mid, c["at_mid"]) * c["d_down"]
+            x_mid = axmy(scaled(x, c["x_mid"]), denoised, c["d_mid"])
+            x = axmy(scaled(x, c["x_down"]), m.denoise(x_mid, c["at_mid"]), c["d_down"])
         return renoise(x, c["up"]), state

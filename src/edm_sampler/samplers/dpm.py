@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import euler_to, renoise
+from ..functional import axpy, euler_to, renoise, scaled
 from ..parametrization import Parametrization
 from . import coefficients
 from .ancestral import AncestralSampler
@@ -52,11 +52,11 @@ def dpm_solver_2_step(m, x, denoised, c):
     x_mid = euler_to(x, denoised, c["mid"])
     denoised_mid = m.denoise(x_mid, c["at_mid"])
     if c["scale_mid"]:
-        denoised_mid = denoised_mid * c["alpha_mid"]
-    eps_mid = (x_mid - denoised_mid) * c["inv_mid"]
+        denoised_mid = scaled(denoised_mid, c["alpha_mid"])
+    eps_mid = scaled(x_mid - denoised_mid, c["inv_mid"])
     if c["rescale"]:
-        x = x * c["ratio"]
-    return x + eps_mid * c["dt"]
+        x = scaled(x, c["ratio"])
+    return axpy(x, eps_mid, c["dt"])
 
 
 class DPM2Sampler(EDMSampler):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..functional import euler_to, renoise
+from ..functional import axpy, euler_to, renoise, scaled
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -102,9 +102,9 @@ class HeunEDMSampler(EDMSampler):
         x_hat = renoise(x, c["churn"])
         denoised = m.denoise(x_hat, c["at"])
         m.report(x_hat, denoised)
-        d = (x_hat - denoised) * c["inv_sigma"]
-        x = x_hat + d * c["dt"]
+        d = scaled(x_hat - denoised, c["inv_sigma"])
+        x = axpy(x_hat, d, c["dt"])
         if c["correct"]:
-            d_next = (x - m.denoise(x, c["at_next"])) * c["inv_next"]
-            x = x_hat + (d + d_next) * c["half_dt"]  # the mean slope (d + d') / 2 over dt
+            d_next = scaled(x - m.denoise(x, c["at_next"]), c["inv_next"])
+            x = axpy(x_hat, d + d_next, c["half_dt"])  # the mean slope (d + d') / 2 over dt
         return x, state

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..functional import renoise
+from ..functional import lincomb, renoise
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -133,5 +133,5 @@ class TCDSampler(BaseDiffusionSampler):
     def step(m, x, state, c):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        x_s = x * c["x_weight"] + denoised * c["d_weight"]
+        x_s = lincomb((x, c["x_weight"]), (denoised, c["d_weight"]))
         return renoise(x_s, c["renoise"]), state

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .. import checks
+from ..functional import axmy, axpy, lincomb, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -199,17 +200,17 @@ class UniPCSampler(BaseDiffusionSampler):
         m.report(x, denoised)
         new = denoised
         if c["eps"]:
-            new = (x - denoised * c["alpha"]) * c["inv_sigma"]
+            new = scaled(axmy(x, denoised, c["alpha"]), c["inv_sigma"])
         if c["correct"]:  # UniC: redo the last step from x_prev with m_t = new as one more node
             k = c["corrector"]
             m0 = outputs[0]
-            x = x_prev * k["x"] + m0 * k["m0"] + (new - m0) * k["new"]
+            x = axpy(lincomb((x_prev, k["x"]), (m0, k["m0"])), new - m0, k["new"])
             for j in range(1, len(outputs)):
                 if k["uses"][j - 1]:
-                    x = x + (outputs[j] - m0) * k["older"][j - 1]
+                    x = axpy(x, outputs[j] - m0, k["older"][j - 1])
         k = c["predictor"]  # UniP from the corrected x, m_0 = new
-        x_next = x * k["x"] + (denoised if k["on_data"] else new) * k["m0"]
+        x_next = lincomb((x, k["x"]), (denoised if k["on_data"] else new, k["m0"]))
         for j in range(len(outputs) - 1):
             if k["uses"][j]:
-                x_next = x_next + (outputs[j] - new) * k["older"][j]
+                x_next = axpy(x_next, outputs[j] - new, k["older"][j])
         return x_next, (x, new) + outputs[:-1]

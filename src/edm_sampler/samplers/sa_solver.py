@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import checks
 from ..discretization import ddpm_betas
+from ..functional import axmy, axpy, lincomb, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -337,16 +338,16 @@ class SASolverSampler(BaseDiffusionSampler):
         if report:
             m.report(x, denoised)
         if eps:
-            return (x - denoised * alpha) * inv_sigma
+            return scaled(axmy(x, denoised, alpha), inv_sigma)
         return denoised
 
     @staticmethod
     def combine(x, noise, outputs, k):
         """``k["x"] x + sum_k k["weights"][j] outputs[j] + k["std"] noise`` over the outputs the update uses."""
-        x = x * k["x"] + noise * k["std"]
+        x = lincomb((x, k["x"]), (noise, k["std"]))
         for j in range(len(outputs)):  # as many as the weights
             if k["uses"][j]:
-                x = x + outputs[j] * k["weights"][j]
+                x = axpy(x, outputs[j], k["weights"][j])
         return x
 
     @staticmethod

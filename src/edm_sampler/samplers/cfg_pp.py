@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import euler_to, renoise
+from ..functional import axmy, axpy, euler_to, lincomb, renoise, scaled
 from ..parametrization import Parametrization
 from .ancestral import DPMPP2SAncestralSampler, EulerAncestralSampler
 from .base import NoiseFn, Plan
@@ -98,9 +98,9 @@ class DPMPP2SAncestralCFGPPSampler(CFGPP, DPMPP2SAncestralSampler):
         if c["euler"]:
             x = euler_to(x, denoised, c["down"])
         else:
-            x_mid = x * c["x_mid"] - denoised * c["d_mid"]
+            x_mid = axmy(scaled(x, c["x_mid"]), denoised, c["d_mid"])
             denoised_mid, _ = m.denoise_pp(x_mid, c["at_mid"])
-            x = x * c["x_down"] - denoised_mid * c["d_down"]
+            x = axmy(scaled(x, c["x_down"]), denoised_mid, c["d_down"])
         return renoise(x, c["up"]), state
 
 
@@ -117,8 +117,8 @@ class DPMPP2MCFGPPSampler(CFGPP, DPMPP2MSampler):
         else:
             extrapolated = denoised
             if c["extrapolate"]:
-                extrapolated = denoised * c["w_new"] - old_uncond * c["w_old"]
-            x = x * c["x_weight"] - extrapolated * c["d_weight"]
+                extrapolated = axmy(scaled(denoised, c["w_new"]), old_uncond, c["w_old"])
+            x = axmy(scaled(x, c["x_weight"]), extrapolated, c["d_weight"])
         return x, (uncond,)
 
 
@@ -131,7 +131,7 @@ class ResMultistepCFGPPSampler(CFGPP, ResMultistepSampler):
         (old_uncond,) = state
         x, denoised, uncond = evaluate(m, x, c)
         if c["multistep"]:
-            x = x * c["x_weight"] + denoised * c["w_new"] + old_uncond * c["w_old"]
+            x = lincomb((x, c["x_weight"]), (denoised, c["w_new"]), (old_uncond, c["w_old"]))
         else:
             x = euler_to(x, denoised, c["down"])
         return renoise(x, c["up"]), (uncond,)
@@ -149,8 +149,8 @@ class GradientEstimationCFGPPSampler(CFGPP, GradientEstimationSampler):
     def step(m, x, state, c):
         (old_d,) = state
         x, denoised, uncond = evaluate(m, x, c)
-        d = (x - denoised) * c["inv_sigma"]
+        d = scaled(x - denoised, c["inv_sigma"])
         x = euler_to(x, denoised, c["euler"])
         if c["correct"]:
-            x = x + (d - old_d) * c["w_corr"]
+            x = axpy(x, d - old_d, c["w_corr"])
         return x, (d,)

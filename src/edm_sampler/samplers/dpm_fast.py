@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..functional import renoise
+from ..functional import lincomb, renoise
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan
@@ -196,7 +196,7 @@ class DPMSolverFastSampler(BaseDiffusionSampler):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
         w = c["w"]
-        x = x_s * c["x"] + denoised * w[2]
+        x = lincomb((x_s, c["x"]), (denoised, w[2]))
         if c["first"]:
             d_0 = denoised
         else:

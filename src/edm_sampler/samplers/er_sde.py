@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from ..functional import renoise
+from ..functional import axpy, lincomb, renoise, scaled
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -149,11 +149,11 @@ class ERSDESampler(BaseDiffusionSampler):
         if c["last"]:
             x = denoised
         else:
-            x = x * c["x_weight"] + denoised * c["d_weight"]
+            x = lincomb((x, c["x_weight"]), (denoised, c["d_weight"]))
             if c["stage_2"]:
-                d1 = (denoised - old_denoised) * c["inv_dl"]
-                x = x + d1 * c["w_2"]
+                d1 = scaled(denoised - old_denoised, c["inv_dl"])
+                x = axpy(x, d1, c["w_2"])
                 if c["stage_3"]:
-                    x = x + (d1 - old_d1) * c["inv_half_span"] * c["w_3"]
+                    x = axpy(x, d1 - old_d1, c["inv_half_span"] * c["w_3"])
             x = renoise(x, c["noise"])
         return x, (denoised, d1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import euler_to
+from ..functional import axpy, euler_to, scaled
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -49,8 +49,8 @@ class GradientEstimationSampler(BaseDiffusionSampler):
         (old_d,) = state
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        d = (x - denoised) * c["inv_sigma"]
+        d = scaled(x - denoised, c["inv_sigma"])
         x = euler_to(x, denoised, c["euler"])
         if c["correct"]:
-            x = x + (d - old_d) * c["w_corr"]
+            x = axpy(x, d - old_d, c["w_corr"])
         return x, (d,)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import renoise
+from ..functional import axpy, lincomb, renoise, scaled
 from ..parametrization import Parametrization
 from .base import NOT_EVALUATED, Level, NoiseFn, Plan, pairs
 from .edm import EDMSampler
@@ -63,14 +63,14 @@ class HeunPP2Sampler(EDMSampler):
         x_hat = renoise(x, c["churn"])
         denoised = m.denoise(x_hat, c["at"])
         m.report(x_hat, denoised)
-        d = (x_hat - denoised) * c["inv_sigma"]
-        x = x_hat + d * c["dt"]  # the Euler predictor x_2 (the result on the last step)
+        d = scaled(x_hat - denoised, c["inv_sigma"])
+        x = axpy(x_hat, d, c["dt"])  # the Euler predictor x_2 (the result on the last step)
         if c["second"]:
             w = c["weights"]
-            d_2 = (x - m.denoise(x, c["at_2"])) * c["inv_2"]
-            slope = d * w[0] + d_2 * w[1]
+            d_2 = scaled(x - m.denoise(x, c["at_2"]), c["inv_2"])
+            slope = lincomb((d, w[0]), (d_2, w[1]))
             if c["third"]:
-                x_3 = x + d_2 * c["dt_2"]
-                slope = slope + (x_3 - m.denoise(x_3, c["at_3"])) * c["inv_3"] * w[2]
-            x = x_hat + slope * c["dt"]
+                x_3 = axpy(x, d_2, c["dt_2"])
+                slope = axpy(slope, x_3 - m.denoise(x_3, c["at_3"]), c["inv_3"] * w[2])
+            x = axpy(x_hat, slope, c["dt"])
         return x, state

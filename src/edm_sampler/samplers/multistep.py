@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ..functional import axmy, scaled
+from ..functional import axmy, axpy, scaled
 from ..parametrization import Parametrization
 from . import options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -112,8 +112,8 @@ class LinearMultistepSampler(BaseDiffusionSampler):
     def step(m, x, state, c):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        derivatives = ((x - denoised) * c["inv_sigma"],) + state[:-1]
+        derivatives = (scaled(x - denoised, c["inv_sigma"]),) + state[:-1]
         for j in range(len(derivatives)):
             if c["uses"][j]:
-                x = x + derivatives[j] * c["weights"][j]
+                x = axpy(x, derivatives[j], c["weights"][j])
         return x, derivatives

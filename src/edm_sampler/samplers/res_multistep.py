@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from ..functional import euler_to, renoise
+from ..functional import euler_to, lincomb, renoise
 from ..parametrization import Parametrization
 from . import coefficients, options
 from .base import BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -89,7 +89,7 @@ class ResMultistepSampler(BaseDiffusionSampler):
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
         if c["multistep"]:
-            x = x * c["x_weight"] + denoised * c["w_new"] + old_denoised * c["w_old"]
+            x = lincomb((x, c["x_weight"]), (denoised, c["w_new"]), (old_denoised, c["w_old"]))
         else:
             x = euler_to(x, denoised, c["down"])
         return renoise(x, c["up"]), (denoised,)

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..functional import axpy, lincomb
 from ..parametrization import Parametrization
 from . import options
 from .base import NOT_EVALUATED, BaseDiffusionSampler, Level, NoiseFn, Plan, pairs
@@ -161,17 +162,17 @@ class SEEDS2Sampler(SEEDSSampler):
         if c["last"]:
             x = denoised
         elif c["single"]:
-            x = x * c["x_t"] + denoised * c["d_t"]
+            x = lincomb((x, c["x_t"]), (denoised, c["d_t"]))
             if c["noisy"]:
-                x = x + c["z_2"] * c["n_t2"]
+                x = axpy(x, c["z_2"], c["n_t2"])
         else:
-            x_1 = x * c["x_1"] + denoised * c["d_1"]
+            x_1 = lincomb((x, c["x_1"]), (denoised, c["d_1"]))
             if c["noisy"]:
-                x_1 = x_1 + c["z_1"] * c["n_11"]
+                x_1 = axpy(x_1, c["z_1"], c["n_11"])
             denoised_1 = m.denoise(x_1, c["at_1"])
-            x = x * c["x_t"] + denoised * c["d_t"] + denoised_1 * c["d_t1"]
+            x = lincomb((x, c["x_t"]), (denoised, c["d_t"]), (denoised_1, c["d_t1"]))
             if c["noisy"]:
-                x = x + c["z_1"] * c["n_t1"] + c["z_2"] * c["n_t2"]
+                x = axpy(axpy(x, c["z_1"], c["n_t1"]), c["z_2"], c["n_t2"])
         return x, state
 
 
@@ -226,19 +227,19 @@ class SEEDS3Sampler(SEEDSSampler):
         if c["last"]:
             x = denoised
         elif c["single"]:
-            x = x * c["x_t"] + denoised * c["d_t"]
+            x = lincomb((x, c["x_t"]), (denoised, c["d_t"]))
             if c["noisy"]:
-                x = x + c["z_3"] * c["n_t3"]
+                x = axpy(x, c["z_3"], c["n_t3"])
         else:
-            x_1 = x * c["x_1"] + denoised * c["d_1"]
+            x_1 = lincomb((x, c["x_1"]), (denoised, c["d_1"]))
             if c["noisy"]:
-                x_1 = x_1 + c["z_1"] * c["n_11"]
+                x_1 = axpy(x_1, c["z_1"], c["n_11"])
             denoised_1 = m.denoise(x_1, c["at_1"])
-            x_2 = x * c["x_2"] + denoised * c["d_2"] + denoised_1 * c["d_21"]
+            x_2 = lincomb((x, c["x_2"]), (denoised, c["d_2"]), (denoised_1, c["d_21"]))
             if c["noisy"]:
-                x_2 = x_2 + c["z_1"] * c["n_21"] + c["z_2"] * c["n_22"]
+                x_2 = axpy(axpy(x_2, c["z_1"], c["n_21"]), c["z_2"], c["n_22"])
             denoised_2 = m.denoise(x_2, c["at_2"])
-            x = x * c["x_t"] + denoised * c["d_t"] + denoised_2 * c["d_t2"]
+            x = lincomb((x, c["x_t"]), (denoised, c["d_t"]), (denoised_2, c["d_t2"]))
             if c["noisy"]:
-                x = x + c["z_1"] * c["n_t1"] + c["z_2"] * c["n_t2"] + c["z_3"] * c["n_t3"]
+                x = axpy(axpy(axpy(x, c["z_1"], c["n_t1"]), c["z_2"], c["n_t2"]), c["z_3"], c["n_t3"])
         return x, state

@@ -112,17 +112,17 @@ class PLMSSampler(BaseDiffusionSampler):
     def step(m, x, state, c):
         e_1, e_2, e_3 = state
         if c["seeded"]:  # a flag, not a zero weight: two elementwise ops saved on every other step
-            e_1 = e_1 + x * c["seed"]  # IPNDM: the noise of the start as the first history entry
+            e_1 = axpy(e_1, x, c["seed"])  # IPNDM: the noise of the start as the first history entry
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
         eps = scaled(x - denoised, c["inv_sigma"])
         if c["rk"]:  # the pseudo 4th-order Runge-Kutta warm-up (PNDM eq. 13), each stage transferred from x
-            e_mid = _eps(m, x + eps * c["dt_mid"], c["at_mid"], c["inv_mid"])
-            e_mid_2 = _eps(m, x + e_mid * c["dt_mid"], c["at_mid_2"], c["inv_mid"])
-            e_end = _eps(m, x + e_mid_2 * c["dt"], c["at_next"], c["inv_next"])
+            e_mid = _eps(m, axpy(x, eps, c["dt_mid"]), c["at_mid"], c["inv_mid"])
+            e_mid_2 = _eps(m, axpy(x, e_mid, c["dt_mid"]), c["at_mid_2"], c["inv_mid"])
+            e_end = _eps(m, axpy(x, e_mid_2, c["dt"]), c["at_next"], c["inv_next"])
             combined = (eps + (e_mid + e_mid_2) * 2.0 + e_end) / 6.0
         elif c["heun"]:  # the pseudo improved Euler warm-up
-            combined = (eps + _eps(m, x + eps * c["dt"], c["at_next"], c["inv_next"])) * 0.5
+            combined = scaled(eps + _eps(m, axpy(x, eps, c["dt"]), c["at_next"], c["inv_next"]), 0.5)
         else:
             w = c["weights"]  # AB2 and AB3 weight the older history by 0: lincomb skips those terms
             combined = lincomb((eps, w[0]), (e_1, w[1]), (e_2, w[2]), (e_3, w[3]))

@@ -425,10 +425,10 @@ class BaseDiffusionSampler:
         mindone_keywords,
     ) -> Tensor:
         """Integrate the float32 ``x`` at ``sigmas[0]`` down the schedule."""
+        # x is a fresh tensor (the scaled start): reading its shape waits for it, so it is read once
+        shape = tuple(x.shape)
         # mindone's call keywords: to the model, the guider or the noise source, as mindone sends them
-        call = call_keywords.route(
-            self, denoiser, tuple(x.shape), sigmas, mindone_keywords, model_kwargs, noise_sampler
-        )
+        call = call_keywords.route(self, denoiser, shape, sigmas, mindone_keywords, model_kwargs, noise_sampler)
         noise_sampler, model_kwargs = call.noise_sampler, call.model_kwargs
         if self.needs_uncond and not isinstance(call.guider, Guider):
             raise TypeError(
@@ -438,11 +438,11 @@ class BaseDiffusionSampler:
         run = SamplingRun(
             denoiser=denoiser,
             guider=call.guider,
-            x_shape=tuple(x.shape),
+            x_shape=shape,
             sigmas=sigmas,
             cond=cond,
             uc=uc,
-            noise=self.make_noise(tuple(x.shape), generator, noise_sampler, sigmas, param),
+            noise=self.make_noise(shape, generator, noise_sampler, sigmas, param),
             callback=callback,
             model_kwargs=model_kwargs,
             progress=self.verbose if disable is None else not disable,

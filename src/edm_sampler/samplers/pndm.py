@@ -40,6 +40,11 @@ AB_WEIGHTS = {
 }
 
 
+def ab_step(order: int, dt: float) -> tuple[float, ...]:
+    """The Adams-Bashforth weights of ``order`` times the step length ``dt`` (a zero weight stays zero)."""
+    return tuple(w * dt for w in AB_WEIGHTS[order])
+
+
 def ipndm_sigmas(num_steps: int) -> np.ndarray:
     """The VE schedule of diffusers' ``IPNDMScheduler.set_timesteps(num_steps)`` for :class:`IPNDMSampler`: its levels
     ``sigma_vp = sin(pi/2 s)^2``, ``alpha_vp = sqrt(1 - sigma_vp^2)`` at ``s = 1, (N-1)/N, ..., 0``, as ``sigma_vp /
@@ -95,7 +100,7 @@ class PLMSSampler(BaseDiffusionSampler):
             "dt_mid": 0.0,
             "at_next": NOT_EVALUATED,
             "inv_next": 0.0,
-            "weights": AB_WEIGHTS[1],
+            "weights": ab_step(1, sigma_next - sigma),  # times dt: the step is one combination with x
         }
 
     def plan(self, p: Parametrization, sigmas: np.ndarray, noise: NoiseFn) -> Plan:
@@ -105,7 +110,7 @@ class PLMSSampler(BaseDiffusionSampler):
             if i == 0 and n > 1:  # the pseudo improved Euler warm-up (two evaluations)
                 c.update(heun=True, at_next=Level(sigma_next), inv_next=1.0 / sigma_next)
             else:
-                c["weights"] = AB_WEIGHTS[min(i + 1, 4)]
+                c["weights"] = ab_step(min(i + 1, 4), sigma_next - sigma)
             yield c
 
     @staticmethod
@@ -120,13 +125,13 @@ class PLMSSampler(BaseDiffusionSampler):
             e_mid = _eps(m, axpy(x, eps, c["dt_mid"]), c["at_mid"], c["inv_mid"])
             e_mid_2 = _eps(m, axpy(x, e_mid, c["dt_mid"]), c["at_mid_2"], c["inv_mid"])
             e_end = _eps(m, axpy(x, e_mid_2, c["dt"]), c["at_next"], c["inv_next"])
-            combined = (eps + (e_mid + e_mid_2) * 2.0 + e_end) / 6.0
+            x_next = axpy(x, (eps + (e_mid + e_mid_2) * 2.0 + e_end) / 6.0, c["dt"])
         elif c["heun"]:  # the pseudo improved Euler warm-up
-            combined = scaled(eps + _eps(m, axpy(x, eps, c["dt"]), c["at_next"], c["inv_next"]), 0.5)
-        else:
-            w = c["weights"]  # AB2 and AB3 weight the older history by 0: lincomb skips those terms
-            combined = lincomb((eps, w[0]), (e_1, w[1]), (e_2, w[2]), (e_3, w[3]))
-        return axpy(x, combined, c["dt"]), (eps, e_1, e_2)
+            x_next = axpy(x, eps + _eps(m, axpy(x, eps, c["dt"]), c["at_next"], c["inv_next"]), 0.5 * c["dt"])
+        else:  # AB2 and AB3 weight the older history by 0: lincomb skips those terms
+            w = c["weights"]
+            x_next = lincomb((x, 1.0), (eps, w[0]), (e_1, w[1]), (e_2, w[2]), (e_3, w[3]))
+        return x_next, (eps, e_1, e_2)
 
 
 def _eps(m, x, level, inv_sigma):
@@ -187,9 +192,9 @@ class PNDMSampler(PLMSSampler):
                 c.update(rk=True, at_mid=Level(mid), at_mid_2=Level(mid), inv_mid=1.0 / mid, dt_mid=mid - sigma)
                 c.update(at_next=Level(sigma_next), inv_next=1.0 / sigma_next)
             elif i < self.warmup:  # a short schedule's last step, to sigma = 0: Euler
-                c["weights"] = AB_WEIGHTS[1]
+                c["weights"] = ab_step(1, sigma_next - sigma)
             else:
-                c["weights"] = AB_WEIGHTS[4]
+                c["weights"] = ab_step(4, sigma_next - sigma)
             yield c
 
 
@@ -217,5 +222,5 @@ class IPNDMSampler(PLMSSampler):
             c = self.coefficients(sigma, sigma_next)
             if i == 0:
                 c["seeded"], c["seed"] = True, 1.0 / sigma
-            c["weights"] = AB_WEIGHTS[min(i + 2, 4)]
+            c["weights"] = ab_step(min(i + 2, 4), sigma_next - sigma)
             yield c

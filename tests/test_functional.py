@@ -16,11 +16,11 @@ from edm_sampler import (
     Denoiser,
     DPMPP2MSampler,
     DPMPP3MSDESampler,
-    HeunEDMSampler,
-    UniPCSampler,
     EDMScaling,
     EulerEDMSampler,
+    HeunEDMSampler,
     PLMSSampler,
+    UniPCSampler,
     VanillaCFG,
     randn,
 )

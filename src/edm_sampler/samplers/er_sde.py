@@ -118,7 +118,7 @@ class ERSDESampler(BaseDiffusionSampler):
             last = sigma_next == 0.0
             alpha, alpha_next = p.alpha(sigma), p.alpha(sigma_next)
             c: dict[str, Any] = {"at": Level(sigma), "last": last, "x_weight": 0.0, "d_weight": 0.0, "stage_2": False}
-            c.update(stage_3=False, inv_dl=0.0, w_2=0.0, inv_half_span=0.0, w_3=0.0)
+            c.update(stage_3=False, inv_dl=0.0, w_2=0.0, w_3=0.0)
             if last:
                 c["noise"] = coefficients.no_renoising()
                 yield c
@@ -134,7 +134,8 @@ class ERSDESampler(BaseDiffusionSampler):
                 c["stage_2"], c["inv_dl"] = True, 1.0 / (level - levels[0])
                 c["w_2"], w_3 = self.stage_weights(level, level_next, alpha_next)
                 if stage >= 3:
-                    c["stage_3"], c["inv_half_span"], c["w_3"] = True, 2.0 / (level - levels[1]), w_3
+                    # the third stage's weight over the half span of its difference, folded on the host
+                    c["stage_3"], c["w_3"] = True, w_3 * 2.0 / (level - levels[1])
             std = self.s_noise * sigma_next * math.sqrt(max(1.0 - ratio * ratio, 0.0))
             c["noise"] = coefficients.renoising(1.0, std, std > 0.0, noise, sigma, sigma_next)
             yield c
@@ -154,6 +155,6 @@ class ERSDESampler(BaseDiffusionSampler):
                 d1 = scaled(denoised - old_denoised, c["inv_dl"])
                 x = axpy(x, d1, c["w_2"])
                 if c["stage_3"]:
-                    x = axpy(x, d1 - old_d1, c["inv_half_span"] * c["w_3"])
+                    x = axpy(x, d1 - old_d1, c["w_3"])
             x = renoise(x, c["noise"])
         return x, (denoised, d1)

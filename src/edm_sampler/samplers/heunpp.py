@@ -54,8 +54,8 @@ class HeunPP2Sampler(EDMSampler):
                 "third": stages == 3,
                 "dt_2": ahead - sigma_next if stages == 3 else 0.0,
                 "at_3": Level(ahead) if stages == 3 else NOT_EVALUATED,
-                "inv_3": 1.0 / ahead if stages == 3 else 0.0,
-                "weights": (1.0 - w2 - w3, w2, w3),
+                # the third slope (x_3 - D) / ahead enters with w3: one weight, folded here on the host
+                "weights": (1.0 - w2 - w3, w2, w3 / ahead if stages == 3 else 0.0),
             }
 
     @staticmethod
@@ -71,6 +71,6 @@ class HeunPP2Sampler(EDMSampler):
             slope = lincomb((d, w[0]), (d_2, w[1]))
             if c["third"]:
                 x_3 = axpy(x, d_2, c["dt_2"])
-                slope = axpy(slope, x_3 - m.denoise(x_3, c["at_3"]), c["inv_3"] * w[2])
+                slope = axpy(slope, x_3 - m.denoise(x_3, c["at_3"]), w[2])
             x = axpy(x_hat, slope, c["dt"])
         return x, state

@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..functional import axmy, axpy, euler_to, lincomb, renoise, scaled
+from ..functional import axmy, euler_to, renoise, scaled
 from ..parametrization import Parametrization
 from .ancestral import DPMPP2SAncestralSampler, EulerAncestralSampler
 from .base import NoiseFn, Plan
 from .edm import EulerEDMSampler
-from .gradient_estimation import GradientEstimationSampler
-from .multistep import DPMPP2MSampler
-from .res_multistep import ResMultistepAncestralSampler, ResMultistepSampler
+from .gradient_estimation import GradientEstimationSampler, gradient_estimation_update
+from .multistep import DPMPP2MSampler, dpmpp_2m_update
+from .res_multistep import ResMultistepAncestralSampler, ResMultistepSampler, res_multistep_update
 
 
 def guided_state(x, guided, uncond, alpha):
@@ -112,14 +112,7 @@ class DPMPP2MCFGPPSampler(CFGPP, DPMPP2MSampler):
     def step(m, x, state, c):
         (old_uncond,) = state
         x, denoised, uncond = evaluate(m, x, c)
-        if c["last"]:
-            x = denoised
-        else:
-            extrapolated = denoised
-            if c["extrapolate"]:
-                extrapolated = axmy(scaled(denoised, c["w_new"]), old_uncond, c["w_old"])
-            x = axmy(scaled(x, c["x_weight"]), extrapolated, c["d_weight"])
-        return x, (uncond,)
+        return dpmpp_2m_update(x, denoised, old_uncond, c), (uncond,)
 
 
 class ResMultistepCFGPPSampler(CFGPP, ResMultistepSampler):
@@ -130,11 +123,7 @@ class ResMultistepCFGPPSampler(CFGPP, ResMultistepSampler):
     def step(m, x, state, c):
         (old_uncond,) = state
         x, denoised, uncond = evaluate(m, x, c)
-        if c["multistep"]:
-            x = lincomb((x, c["x_weight"]), (denoised, c["w_new"]), (old_uncond, c["w_old"]))
-        else:
-            x = euler_to(x, denoised, c["down"])
-        return renoise(x, c["up"]), (uncond,)
+        return renoise(res_multistep_update(x, denoised, old_uncond, c), c["up"]), (uncond,)
 
 
 class ResMultistepAncestralCFGPPSampler(ResMultistepCFGPPSampler, ResMultistepAncestralSampler):
@@ -149,8 +138,4 @@ class GradientEstimationCFGPPSampler(CFGPP, GradientEstimationSampler):
     def step(m, x, state, c):
         (old_d,) = state
         x, denoised, uncond = evaluate(m, x, c)
-        d = scaled(x - denoised, c["inv_sigma"])
-        x = euler_to(x, denoised, c["euler"])
-        if c["correct"]:
-            x = axpy(x, d - old_d, c["w_corr"])
-        return x, (d,)
+        return gradient_estimation_update(x, denoised, old_d, c)

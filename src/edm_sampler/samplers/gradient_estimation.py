@@ -49,8 +49,14 @@ class GradientEstimationSampler(BaseDiffusionSampler):
         (old_d,) = state
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        d = scaled(x - denoised, c["inv_sigma"])
-        x = euler_to(x, denoised, c["euler"])
-        if c["correct"]:
-            x = axpy(x, d - old_d, c["w_corr"])
-        return x, (d,)
+        return gradient_estimation_update(x, denoised, old_d, c)
+
+
+def gradient_estimation_update(x, denoised, old_d, c):
+    """The Euler step with the gradient-estimation correction ``(gamma - 1) (d - d_prev) dt``: ``(x_next, (d,))``
+    (also its CFG++ twin's)."""
+    d = scaled(x - denoised, c["inv_sigma"])
+    x = euler_to(x, denoised, c["euler"])
+    if c["correct"]:
+        x = axpy(x, d - old_d, c["w_corr"])
+    return x, (d,)

@@ -48,14 +48,17 @@ class DPMPP2MSampler(BaseDiffusionSampler):
         (old_denoised,) = state
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        if c["last"]:
-            x = denoised
-        else:
-            extrapolated = denoised
-            if c["extrapolate"]:
-                extrapolated = axmy(scaled(denoised, c["w_new"]), old_denoised, c["w_old"])
-            x = axmy(scaled(x, c["x_weight"]), extrapolated, c["d_weight"])
-        return x, (denoised,)
+        return dpmpp_2m_update(x, denoised, old_denoised, c), (denoised,)
+
+
+def dpmpp_2m_update(x, denoised, old_denoised, c):
+    """DPM-Solver++(2M)'s update from the current and previous data estimates (also its CFG++ twin's)."""
+    if c["last"]:
+        return denoised
+    extrapolated = denoised
+    if c["extrapolate"]:
+        extrapolated = axmy(scaled(denoised, c["w_new"]), old_denoised, c["w_old"])
+    return axmy(scaled(x, c["x_weight"]), extrapolated, c["d_weight"])
 
 
 def lms_coefficients(sigmas: np.ndarray, i: int, order: int) -> np.ndarray:

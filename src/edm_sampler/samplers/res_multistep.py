@@ -88,11 +88,14 @@ class ResMultistepSampler(BaseDiffusionSampler):
         (old_denoised,) = state
         denoised = m.denoise(x, c["at"])
         m.report(x, denoised)
-        if c["multistep"]:
-            x = lincomb((x, c["x_weight"]), (denoised, c["w_new"]), (old_denoised, c["w_old"]))
-        else:
-            x = euler_to(x, denoised, c["down"])
-        return renoise(x, c["up"]), (denoised,)
+        return renoise(res_multistep_update(x, denoised, old_denoised, c), c["up"]), (denoised,)
+
+
+def res_multistep_update(x, denoised, old_denoised, c):
+    """The RES multistep update before its ancestral noise (also its CFG++ twins')."""
+    if c["multistep"]:
+        return lincomb((x, c["x_weight"]), (denoised, c["w_new"]), (old_denoised, c["w_old"]))
+    return euler_to(x, denoised, c["down"])
 
 
 class ResMultistepAncestralSampler(ResMultistepSampler):
